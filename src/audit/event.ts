@@ -1,0 +1,118 @@
+// The audit event: the product's main output. Schema version "1", written down in
+// schema/audit-event.v1.json (keep both in step; a test validates events against the file).
+import type { AuthType, CopySource, AddressingStyle } from '../s3/types.js';
+
+export type Outcome =
+  /** The exchange finished: the client got the whole response, whatever its status. */
+  | 'completed'
+  /** The client went away before the response was complete. */
+  | 'client-aborted'
+  /** The backend failed after it started answering (reset, timeout mid-body, invalid reply). */
+  | 'backend-error'
+  /** The backend could not be reached or did not answer in time; the proxy answered 503/504. */
+  | 'backend-unreachable'
+  /** The proxy refused the request itself (malformed request, signature check failed). */
+  | 'rejected';
+
+export interface DeleteObjectsEntry {
+  key: string;
+  versionId: string | null;
+  /** Per-key result from the backend's reply; "unknown" when the reply could not be read. */
+  result: 'deleted' | 'error' | 'unknown';
+  errorCode: string | null;
+}
+
+export interface AuditEvent {
+  version: '1';
+  /** UUIDv7, unique per event: receivers de-duplicate on it. */
+  id: string;
+  /** "s3" for S3 traffic; "admin" for changes made through the admin API. */
+  kind: 's3' | 'admin';
+  /** Request start, RFC 3339 UTC with milliseconds. */
+  time: string;
+  api: {
+    name: string;
+    bucket: string | null;
+    object: string | null;
+    addressing: AddressingStyle | null;
+    readOnly: boolean;
+    versionId: string | null;
+    uploadId: string | null;
+    partNumber: number | null;
+    copySource: CopySource | null;
+    /** DeleteObjects only: the keys asked for, with their per-key result. */
+    objects: DeleteObjectsEntry[] | null;
+    /** DeleteObjects only: true when the list was cut to the capture limit. */
+    objectsTruncated: boolean;
+  };
+  request: {
+    /** Proxy-assigned request id. */
+    id: string;
+    method: string;
+    /** Path as received (percent-encoded), without the query string. */
+    path: string;
+    /** Query parameters with every credential or signature value replaced by "REDACTED". */
+    query: Record<string, string>;
+    host: string | null;
+    userAgent: string | null;
+    /** Declared Content-Length, or null (chunked or none). */
+    contentLength: number | null;
+    /** x-amz-decoded-content-length for aws-chunked uploads, or null. */
+    decodedContentLength: number | null;
+    /** Only the headers on the configured allow-list (never secrets). */
+    headers: Record<string, string>;
+  };
+  response: {
+    statusCode: number;
+    errorCode: string | null;
+    errorMessage: string | null;
+    /** Backend's x-amz-request-id (or the proxy's id when the proxy answered). */
+    requestId: string | null;
+    /** Backend's x-amz-id-2. */
+    hostId: string | null;
+    contentLength: number | null;
+    headers: Record<string, string>;
+  };
+  auth: {
+    type: AuthType;
+    accessKey: string | null;
+    region: string | null;
+    signatureVersion: 'SigV4' | 'SigV2' | null;
+    signedHeaders: string[] | null;
+    payloadSigning: string | null;
+    sessionToken: boolean;
+    /** true/false when signatures are verified (--credentials-file), else null. */
+    verified: boolean | null;
+    problem: string | null;
+  };
+  client: {
+    /** Client address: the socket peer, or the forwarded address when the peer is a trusted proxy. */
+    ip: string;
+    port: number | null;
+    /** The socket peer when it differs from client.ip (a trusted proxy), else null. */
+    peerIp: string | null;
+  };
+  /** TLS details when the S3 listener serves HTTPS, else null. */
+  tls: { version: string | null; cipher: string | null } | null;
+  bytes: {
+    /** Body bytes actually read from the client. */
+    received: number;
+    /** Body bytes actually written to the client. */
+    sent: number;
+  };
+  timing: {
+    /** Request start to the first response byte (headers) written to the client; null if none was. */
+    firstByteMs: number | null;
+    /** Request start to the last response byte (or the abort). */
+    totalMs: number;
+  };
+  outcome: Outcome;
+  /** Proxy-side detail for outcomes other than "completed" (e.g. "ECONNREFUSED"), else null. */
+  outcomeDetail: string | null;
+  proxy: {
+    /** Host name of the proxy that served the request. */
+    host: string;
+    /** Backend origin the request was forwarded to, or null when it was not. */
+    backend: string | null;
+  };
+}

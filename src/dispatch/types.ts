@@ -1,0 +1,86 @@
+// Boundary between the request path and delivery. The proxy only ever calls AuditSink.enqueue.
+import type { AuditEvent } from '../audit/event.js';
+
+/** What the request path sees of auditing. enqueue never blocks, never throws, is O(1). */
+export interface AuditSink {
+  /** False when no target is enabled: the proxy then skips building events. */
+  readonly active: boolean;
+  enqueue(event: AuditEvent): void;
+}
+
+export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
+
+/** Settings of the webhook target, as enabled by an admin (admin API, CLI, persisted config). */
+export interface WebhookTargetConfig {
+  endpoint: string;
+  /** Sent verbatim when it holds a scheme ("Splunk x", "Bearer y"); else prefixed by format. Secret. */
+  authToken: string;
+  /** Default: chosen from the endpoint path. */
+  format?: WebhookFormat;
+  /** HEC envelope metadata. */
+  index?: string;
+  source?: string;
+  sourcetype?: string;
+  host?: string;
+  gzip?: boolean;
+  /** Batches close at this many events (default 500), bytes (default 1 MiB) or ms (default 1000). */
+  batchMaxEvents?: number;
+  batchMaxBytes?: number;
+  batchMaxWaitMs?: number;
+  /** Parallel requests in flight to the target (default 2). */
+  concurrency?: number;
+  requestTimeoutMs?: number;
+  /** TLS to the receiver. */
+  caFile?: string;
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  insecureSkipVerify?: boolean;
+  /** Probe GET /services/collector/health every N ms (HEC only; 0 = off). */
+  healthCheckIntervalMs?: number;
+}
+
+export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized';
+
+export interface TargetStatus {
+  state: TargetState;
+  /** Events waiting in memory. */
+  queued: number;
+  queuedBytes: number;
+  delivered: number;
+  /** Total dropped, and by reason (e.g. "queue_full", "spool_full", "invalid_event"). */
+  dropped: number;
+  droppedByReason: Record<string, number>;
+  /** Events currently held in the disk spool, and its size on disk. */
+  spooled: number;
+  spoolBytes: number;
+  deadLettered: number;
+  retried: number;
+  inFlight: number;
+  lastSuccess: string | null;
+  lastFailure: string | null;
+  lastError: string | null;
+  consecutiveFailures: number;
+  /** Last delivery latency (request sent to reply), ms. */
+  lastLatencyMs: number | null;
+}
+
+/** Reply of the receiver to the admin "send a test event" action. */
+export interface TestEventResult {
+  ok: boolean;
+  statusCode: number | null;
+  /** Receiver's reply body (first 4 KiB), or the network error text. */
+  body: string;
+  latencyMs: number;
+}
+
+/** What the admin plane (src/admin) uses of the dispatcher. */
+export interface AuditControl {
+  /** Current webhook settings (secret included: callers must redact before showing), or null when disabled. */
+  webhookConfig(): WebhookTargetConfig | null;
+  /** Enable or replace the webhook target live; null disables it. Queued and spooled events are kept. */
+  setWebhook(config: WebhookTargetConfig | null): Promise<void>;
+  status(): TargetStatus;
+  sendTestEvent(): Promise<TestEventResult>;
+  /** Prometheus text exposition of the dispatcher's counters and gauges (no trailing newline needed). */
+  prometheus(): string;
+}

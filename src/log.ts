@@ -1,0 +1,33 @@
+// One pino logger for the process. Secrets never reach it: callers log ids and names, not headers,
+// and the redact list below is a second line of defence.
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'authToken',
+  '*.authToken',
+  'adminToken',
+  '*.adminToken',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+];
+
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { name: 's3-audit-proxy', pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination as pino.DestinationStream | undefined,
+  );
+}
