@@ -1,0 +1,65 @@
+// `s3-audit-proxy serve`: wire the parts together — S3 listener, audit builder, dispatcher, admin API.
+import { hostname } from 'node:os';
+import { loadServeConfig, SERVE_OPTIONS, type ServeConfig } from '../config/serve-config.js';
+import { formatHelp } from '../config/options.js';
+import { createLogger, type Logger } from '../log.js';
+import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
+import { startProxy, type ProxyServer } from '../proxy/server.js';
+import { NULL_OBSERVER } from '../proxy/observation.js';
+
+export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
+
+export interface RunningServer {
+  config: ServeConfig;
+  logger: Logger;
+  proxy: ProxyServer;
+  embedded: EmbeddedStore | null;
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
+  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+  const backend = config.backend ?? embedded!.origin;
+  const proxy = await startProxy({ config, backend, logger, observer: NULL_OBSERVER });
+  if (embedded) {
+    logger.info({
+      endpoint: proxy.url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,
+      region: 'us-east-1', directory: embedded.directory,
+    }, `no --backend given: serving the embedded local S3 store at ${proxy.url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
+  }
+  logger.info({ listen: proxy.url, backend, host: config.hostName ?? hostname() }, 's3-audit-proxy listening');
+  let stopping: Promise<void> | null = null;
+  return {
+    config, logger, proxy, embedded,
+    stop() {
+      stopping ??= (async () => {
+        logger.info({ inFlight: proxy.inFlight(), deadlineMs: config.shutdownTimeoutMs }, 'shutting down');
+        await proxy.close(config.shutdownTimeoutMs);
+        if (embedded) await embedded.close();
+        logger.info('shutdown complete');
+      })();
+      return stopping;
+    },
+  };
+}
+
+export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(formatHelp(SERVE_USAGE, SERVE_OPTIONS));
+    return 0;
+  }
+  const config = loadServeConfig(argv, env);
+  const logger = createLogger(config.logLevel as 'info');
+  const running = await startServer(config, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'signal received');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      running.stop().then(resolve, (err: unknown) => { logger.error({ err }, 'shutdown failed'); resolve(); });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}

@@ -1,0 +1,144 @@
+// `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { resolveOptions, type OptionDef } from './options.js';
+import type { HostPort } from './values.js';
+
+export interface ServeConfig {
+  /** S3 listener. */
+  listen: HostPort;
+  /** Backend S3 origin; null = start the embedded local S3 store under dataDir. */
+  backend: string | null;
+  dataDir: string;
+  virtualHostDomains: string[];
+  tlsCert: string | null;
+  tlsKey: string | null;
+  backendCa: string | null;
+  backendInsecureSkipVerify: boolean;
+  /** Max sockets to the backend. */
+  backendConnections: number;
+  connectTimeoutMs: number;
+  /** Backend: time to the response headers. */
+  backendHeadersTimeoutMs: number;
+  /** Backend: max idle time between body chunks. */
+  backendBodyTimeoutMs: number;
+  /** Client: time allowed to send the request headers (slowloris guard). */
+  clientHeadersTimeoutMs: number;
+  /** Client: whole-request limit (0 = none; large uploads need none). */
+  clientRequestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+  /** Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
+  trustedProxies: string[];
+  auditRequestHeaders: string[];
+  auditResponseHeaders: string[];
+  credentialsFile: string | null;
+  requireValidSignature: boolean;
+  queueMaxEvents: number;
+  queueMaxBytes: number;
+  spoolMaxBytes: number;
+  spoolFsyncIntervalMs: number;
+  auditLog: string | null;
+  auditLogMaxBytes: number;
+  auditLogMaxFiles: number;
+  adminListen: HostPort;
+  adminToken: string | null;
+  adminTokenFile: string | null;
+  /** Host name written into events and HEC envelopes. */
+  hostName: string | null;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:9080';
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9081';
+
+export const SERVE_OPTIONS: readonly OptionDef[] = [
+  { name: 'config', kind: 'string', arg: 'file', help: 'JSON file of settings (keys are flag names)' },
+  { name: 'listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9080 }, help: 'S3 listener address' },
+  { name: 'backend', kind: 'url', arg: 'url', help: 'S3 backend origin (omit to use the embedded local store)' },
+  { name: 'data-dir', kind: 'string', arg: 'dir', default: 'data', help: 'spool, state, generated tokens, embedded store' },
+  { name: 'virtual-host-domain', kind: 'string', arg: 'domain', repeatable: true, default: [], help: 'base domain for virtual-hosted-style requests' },
+  { name: 'tls-cert', kind: 'string', arg: 'file', help: 'serve HTTPS with this certificate (PEM)' },
+  { name: 'tls-key', kind: 'string', arg: 'file', help: 'private key for --tls-cert (PEM)' },
+  { name: 'backend-ca', kind: 'string', arg: 'file', help: 'CA bundle to trust for an HTTPS backend' },
+  { name: 'backend-insecure-skip-verify', kind: 'boolean', default: false, help: 'do not verify the backend certificate' },
+  { name: 'backend-connections', kind: 'integer', default: 256, help: 'max sockets to the backend' },
+  { name: 'connect-timeout', kind: 'duration', default: 5000, help: 'backend connect timeout' },
+  { name: 'backend-headers-timeout', kind: 'duration', default: 300_000, help: 'wait for the backend response headers' },
+  { name: 'backend-body-timeout', kind: 'duration', default: 300_000, help: 'max idle time in a backend response body' },
+  { name: 'client-headers-timeout', kind: 'duration', default: 60_000, help: 'time a client has to send its request headers' },
+  { name: 'client-request-timeout', kind: 'duration', default: 0, help: 'whole-request limit for clients (0 = none)' },
+  { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
+  { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
+  { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
+  { name: 'trusted-proxy', kind: 'string', arg: 'ip|cidr', repeatable: true, default: [], help: 'peer whose X-Forwarded-For/Forwarded is believed' },
+  { name: 'audit-request-header', kind: 'string', arg: 'name', repeatable: true, default: [], help: 'request header to copy into events (secrets never are)' },
+  { name: 'audit-response-header', kind: 'string', arg: 'name', repeatable: true, default: [], help: 'response header to copy into events' },
+  { name: 'credentials-file', kind: 'string', arg: 'file', help: 'access keys and secrets (JSON or AKID:SECRET lines) to verify SigV4 signatures' },
+  { name: 'require-valid-signature', kind: 'boolean', default: false, help: 'reject requests whose signature is not verified (needs --credentials-file)' },
+  { name: 'queue-max-events', kind: 'integer', default: 100_000, help: 'audit events held in memory' },
+  { name: 'queue-max-bytes', kind: 'size', default: 64 * 1024 ** 2, help: 'bytes of audit events held in memory' },
+  { name: 'spool-max-bytes', kind: 'size', default: 1024 ** 3, help: 'disk spool limit while the webhook is failing' },
+  { name: 'spool-fsync-interval', kind: 'duration', default: 1000, help: 'spool fsync interval (0 = every write)' },
+  { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file' },
+  { name: 'audit-log-max-bytes', kind: 'size', default: 100 * 1024 ** 2, help: 'rotate the audit log at this size' },
+  { name: 'audit-log-max-files', kind: 'integer', default: 5, help: 'rotated audit log files kept' },
+  { name: 'admin-listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9081 }, help: 'admin API listener (keep it internal)' },
+  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token' },
+  { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
+  { name: 'host-name', kind: 'string', help: 'host name written into events (default: os.hostname())' },
+];
+
+/** Environment variables that belong to other commands and must not be rejected by serve. */
+const FOREIGN_ENV = new Set(['S3AP_ADMIN', 'S3AP_TEST_BACKEND_URL', 'S3AP_TEST_ACCESS_KEY', 'S3AP_TEST_SECRET_KEY', 'S3AP_TEST_BACKEND_KIND']);
+
+export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const { values: v, positionals } = resolveOptions(SERVE_OPTIONS, argv, env, { ignoreEnv: FOREIGN_ENV });
+  if (positionals.length) throw new ConfigError(positionals[0]!, 'unexpected argument to serve');
+  const str = (k: string): string | null => (v[k] as string | undefined) ?? null;
+  const cfg: ServeConfig = {
+    listen: v['listen'] as HostPort,
+    backend: str('backend'),
+    dataDir: resolve(v['data-dir'] as string),
+    virtualHostDomains: (v['virtual-host-domain'] as string[]).map((d) => d.toLowerCase()),
+    tlsCert: str('tls-cert'),
+    tlsKey: str('tls-key'),
+    backendCa: str('backend-ca'),
+    backendInsecureSkipVerify: v['backend-insecure-skip-verify'] as boolean,
+    backendConnections: v['backend-connections'] as number,
+    connectTimeoutMs: v['connect-timeout'] as number,
+    backendHeadersTimeoutMs: v['backend-headers-timeout'] as number,
+    backendBodyTimeoutMs: v['backend-body-timeout'] as number,
+    clientHeadersTimeoutMs: v['client-headers-timeout'] as number,
+    clientRequestTimeoutMs: v['client-request-timeout'] as number,
+    keepAliveTimeoutMs: v['keep-alive-timeout'] as number,
+    shutdownTimeoutMs: v['shutdown-timeout'] as number,
+    logLevel: v['log-level'] as string,
+    trustedProxies: v['trusted-proxy'] as string[],
+    auditRequestHeaders: (v['audit-request-header'] as string[]).map((h) => h.toLowerCase()),
+    auditResponseHeaders: (v['audit-response-header'] as string[]).map((h) => h.toLowerCase()),
+    credentialsFile: str('credentials-file'),
+    requireValidSignature: v['require-valid-signature'] as boolean,
+    queueMaxEvents: v['queue-max-events'] as number,
+    queueMaxBytes: v['queue-max-bytes'] as number,
+    spoolMaxBytes: v['spool-max-bytes'] as number,
+    spoolFsyncIntervalMs: v['spool-fsync-interval'] as number,
+    auditLog: str('audit-log'),
+    auditLogMaxBytes: v['audit-log-max-bytes'] as number,
+    auditLogMaxFiles: v['audit-log-max-files'] as number,
+    adminListen: v['admin-listen'] as HostPort,
+    adminToken: str('admin-token'),
+    adminTokenFile: str('admin-token-file'),
+    hostName: str('host-name'),
+  };
+  if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
+    throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');
+  }
+  if (cfg.requireValidSignature && !cfg.credentialsFile) {
+    throw new ConfigError('--require-valid-signature', 'needs --credentials-file');
+  }
+  if (cfg.backend && new URL(cfg.backend).pathname !== '/') {
+    throw new ConfigError('--backend', 'must be an origin without a path (e.g. http://minio:9000)');
+  }
+  return cfg;
+}

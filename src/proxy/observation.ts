@@ -1,0 +1,96 @@
+// Where an audit event is born: the proxy fills one RequestObservation per request while the bytes
+// flow, and hands it to the RequestObserver exactly once when the exchange is over. The audit side
+// (src/audit) turns it into an event; the proxy never waits for it.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Outcome } from '../audit/event.js';
+
+/** A bounded copy of a body, taken while the bytes stream on unchanged. */
+export class BodyCapture {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly limit: number) {}
+
+  add(chunk: Buffer): void {
+    if (this.size >= this.limit) { this.truncated = true; return; }
+    const room = this.limit - this.size;
+    if (chunk.length > room) { this.truncated = true; chunk = chunk.subarray(0, room); }
+    // Copy: the stream may reuse its buffer after we return.
+    this.chunks.push(Buffer.from(chunk));
+    this.size += chunk.length;
+  }
+
+  get length(): number { return this.size; }
+  toBuffer(): Buffer { return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size); }
+}
+
+/** The proxy's answer when it replied itself (backend down, request rejected). */
+export interface ProxyReply {
+  code: string;
+  message: string;
+}
+
+/** The parts of a request the audit side reads. An IncomingMessage, or a stand-in for requests
+ * Node could not parse (they never become an IncomingMessage but still get an event). */
+export interface ObservedRequest {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  socket: Socket;
+}
+
+export class RequestObservation {
+  /** Proxy-assigned request id. */
+  readonly id: string;
+  /** Epoch ms at request start. */
+  readonly startEpochMs: number;
+  /** performance.now() at request start. */
+  readonly startMono: number;
+  readonly req: ObservedRequest;
+  bytesReceived = 0;
+  bytesSent = 0;
+  /** performance.now() when the response head was written; -1 if never. */
+  firstByteMono = -1;
+  endMono = -1;
+  statusCode = 0;
+  /** Backend response headers, raw [name, value, ...] as latin1 strings; null if the backend never answered. */
+  responseHeaders: string[] | null = null;
+  requestCapture: BodyCapture | null = null;
+  responseCapture: BodyCapture | null = null;
+  /** Keep the response capture for 2xx replies too (else it is dropped at the response head). */
+  captureSuccessBody = false;
+  outcome: Outcome = 'completed';
+  outcomeDetail: string | null = null;
+  proxyReply: ProxyReply | null = null;
+  /** Backend origin the request was sent to, or null. */
+  backend: string | null = null;
+  /** Outcome of signature verification when enabled: true/false, else null. */
+  signatureVerified: boolean | null = null;
+  signatureProblem: string | null = null;
+
+  constructor(id: string, req: ObservedRequest) {
+    this.id = id;
+    this.req = req;
+    this.startEpochMs = Date.now();
+    this.startMono = performance.now();
+  }
+
+  /** First value of a backend response header (lower-case name), or null. */
+  responseHeader(name: string): string | null {
+    const h = this.responseHeaders;
+    if (!h) return null;
+    for (let i = 0; i < h.length; i += 2) if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) return h[i + 1]!;
+    return null;
+  }
+}
+
+/** Consumer of finished observations (the audit event builder). */
+export interface RequestObserver {
+  /** When false the proxy skips body captures; end() is still called (metrics). */
+  readonly capturing: boolean;
+  end(obs: RequestObservation): void;
+}
+
+export const NULL_OBSERVER: RequestObserver = { capturing: false, end() {} };

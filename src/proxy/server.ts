@@ -1,0 +1,202 @@
+// The S3 listener: accepts client connections, hands each request to the forwarder, reports each
+// finished exchange to the observer, and shuts down gracefully.
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { Pool } from 'undici';
+import type { ServeConfig } from '../config/serve-config.js';
+import type { Logger } from '../log.js';
+import { forward, type ForwardContext } from './forward.js';
+import { BodyCapture, RequestObservation, type RequestObserver } from './observation.js';
+import { nextRequestId } from './request-id.js';
+import { rawS3Error } from './s3-error-reply.js';
+import type { RequestGate } from './gate.js';
+
+/** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
+export const ERROR_CAPTURE_LIMIT = 64 * 1024;
+/** A DeleteObjects request lists at most 1000 keys: about 1 MiB of XML at worst. */
+export const DELETE_CAPTURE_LIMIT = 1024 * 1024;
+
+export interface ProxyServer {
+  readonly server: http.Server;
+  readonly port: number;
+  readonly url: string;
+  /** Requests being served now. */
+  inFlight(): number;
+  /** Stop accepting, let in-flight requests finish within the deadline, then close. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export interface ProxyOptions {
+  config: ServeConfig;
+  backend: string;
+  logger: Logger;
+  observer: RequestObserver;
+  /** Optional check before forwarding (signature verification); null = forward everything. */
+  gate?: RequestGate | null;
+}
+
+function backendPool(cfg: ServeConfig, origin: string): Pool {
+  const https = origin.startsWith('https:');
+  return new Pool(origin, {
+    connections: cfg.backendConnections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    headersTimeout: cfg.backendHeadersTimeoutMs,
+    bodyTimeout: cfg.backendBodyTimeoutMs,
+    connect: {
+      timeout: cfg.connectTimeoutMs,
+      ...(https && cfg.backendCa ? { ca: readFileSync(cfg.backendCa) } : {}),
+      ...(https && cfg.backendInsecureSkipVerify ? { rejectUnauthorized: false } : {}),
+    },
+  });
+}
+
+/** CompleteMultipartUpload and CopyObject/UploadPartCopy can answer 200 with an <Error> body. */
+function mayHideError(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  return req.method === 'POST' ? url.includes('?') : req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined;
+}
+
+function isDeleteObjects(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false;
+  const q = (req.url ?? '').indexOf('?');
+  return q !== -1 && /[?&]delete(?:=|&|$)/.test((req.url ?? '').slice(q));
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
+  const { config: cfg, logger, observer } = opts;
+  const gate = opts.gate ?? null;
+  const pool = backendPool(cfg, opts.backend);
+  let active = 0;
+  const idle: Array<() => void> = [];
+
+  const onDone = (obs: RequestObservation): void => {
+    active--;
+    if (active === 0) while (idle.length) idle.pop()!();
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({
+        reqId: obs.id, method: obs.req.method, path: (obs.req.url ?? '').split('?', 1)[0],
+        status: obs.statusCode, outcome: obs.outcome, rx: obs.bytesReceived, tx: obs.bytesSent,
+        ms: Math.round((obs.endMono - obs.startMono) * 1000) / 1000,
+      }, 'request');
+    }
+    try {
+      observer.end(obs);
+    } catch (err) {
+      logger.error({ err, reqId: obs.id }, 'audit observer failed');
+    }
+  };
+
+  const ctx: ForwardContext = {
+    pool, backendOrigin: opts.backend, onDone,
+    headersTimeoutMs: cfg.backendHeadersTimeoutMs, bodyTimeoutMs: cfg.backendBodyTimeoutMs,
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
+    active++;
+    const obs = new RequestObservation(nextRequestId(), req);
+    if (observer.capturing) {
+      if (isDeleteObjects(req)) {
+        obs.requestCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
+        obs.responseCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
+        obs.captureSuccessBody = true;
+      } else {
+        obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT);
+        obs.captureSuccessBody = mayHideError(req);
+      }
+    }
+    if (gate === null) {
+      if (expectsContinue) res.writeContinue();
+      forward(req, res, obs, ctx);
+      return;
+    }
+    gate.check(req, res, obs).then((allowed) => {
+      if (!allowed) {
+        // The gate answered (e.g. 403 SignatureDoesNotMatch); it calls back when the reply is done.
+        const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
+        res.once('finish', done);
+        res.once('close', done);
+        if (res.writableFinished) done();
+        return;
+      }
+      if (expectsContinue) res.writeContinue();
+      forward(req, res, obs, ctx);
+    }, (err: unknown) => {
+      logger.error({ err, reqId: obs.id }, 'request gate failed; forwarding');
+      if (expectsContinue) res.writeContinue();
+      forward(req, res, obs, ctx);
+    });
+  };
+
+  const serverOptions: http.ServerOptions = {
+    keepAliveTimeout: cfg.keepAliveTimeoutMs,
+    headersTimeout: cfg.clientHeadersTimeoutMs,
+    requestTimeout: cfg.clientRequestTimeoutMs,
+    requireHostHeader: false,
+  };
+  const server: http.Server = cfg.tlsCert && cfg.tlsKey
+    ? https.createServer({ ...serverOptions, cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) })
+    : http.createServer(serverOptions);
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // A request Node could not parse never reaches 'request': answer it as S3 would, then account for it.
+    const id = nextRequestId();
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+    const [status, reason, code, message] = timeout
+      ? [408, 'Request Timeout', 'RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'RequestHeaderSectionTooLarge', 'Your request header section exceeds the maximum allowed size.']
+        : [400, 'Bad Request', 'BadRequest', 'The request could not be parsed as HTTP/1.1.'];
+    let sent = 0;
+    if (socket.writable) {
+      const reply = rawS3Error(status, reason, code, message, id);
+      sent = Buffer.byteLength(reply);
+      socket.end(reply);
+    } else {
+      socket.destroy();
+    }
+    if (err.code === 'ECONNRESET') return; // a peer hanging up between requests is not a request
+    const stand = { method: undefined, url: undefined, headers: {}, rawHeaders: [], socket };
+    const obs = new RequestObservation(id, stand);
+    obs.statusCode = status;
+    obs.outcome = 'rejected';
+    obs.outcomeDetail = err.code ?? 'HPE_INVALID';
+    obs.proxyReply = { code, message };
+    obs.bytesSent = sent;
+    obs.firstByteMono = obs.endMono = performance.now();
+    active++;
+    onDone(obs);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.listen.port, cfg.listen.host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = cfg.tlsCert ? 'https' : 'http';
+  const host = cfg.listen.host === '0.0.0.0' || cfg.listen.host === '::' ? '127.0.0.1' : cfg.listen.host;
+
+  return {
+    server,
+    port,
+    url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    inFlight: () => active,
+    async close(deadlineMs: number): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (active > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => idle.push(resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await pool.close().catch(() => pool.destroy());
+    },
+  };
+}
