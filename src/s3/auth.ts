@@ -17,6 +17,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/;
 const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,31})\s/;
 const PARAM = /([A-Za-z]+)\s*=\s*([^,\s]*)/g;
 const MAX_EXPIRES = 604800;
+const DIGITS = /^\d{1,15}$/;
 
 function firstHeader(v: string | string[] | undefined): string | undefined {
   if (typeof v === 'string') return v;
@@ -111,21 +112,32 @@ function addProblem(a: AuthInfo, p: string): void {
   a.problem = a.problem === null ? p : `${a.problem}; ${p}`;
 }
 
-function sigv4Header(value: string, headers: S3RequestInput['headers']): AuthInfo {
-  const a = base('sigv4-header');
-  a.signatureVersion = 'SigV4';
+/**
+ * The raw parts of a SigV4 Authorization header value. Internal: the signature is returned for the
+ * verifier only (index.ts does not re-export this); never store it.
+ */
+export function splitSigV4Authorization(value: string):
+  { v4a: boolean; credential?: string; signedHeaders?: string; signature?: string } {
   const v4a = value.slice(0, SIGV4A_ALGORITHM.length).toUpperCase() === SIGV4A_ALGORITHM;
   const rest = value.slice(v4a ? SIGV4A_ALGORITHM.length : SIGV4_ALGORITHM.length);
   let credential: string | undefined;
   let signedHeaders: string | undefined;
-  let hasSignature = false;
+  let signature: string | undefined;
   PARAM.lastIndex = 0;
   for (let m = PARAM.exec(rest); m !== null; m = PARAM.exec(rest)) {
     const name = m[1].toLowerCase();
-    if (name === 'credential' && credential === undefined) credential = m[2];
-    else if (name === 'signedheaders' && signedHeaders === undefined) signedHeaders = m[2];
-    else if (name === 'signature') hasSignature = m[2].length > 0;
+    if (name === 'credential') credential ??= m[2];
+    else if (name === 'signedheaders') signedHeaders ??= m[2];
+    else if (name === 'signature') signature ??= m[2];
   }
+  return { v4a, credential, signedHeaders, signature };
+}
+
+function sigv4Header(value: string, headers: S3RequestInput['headers']): AuthInfo {
+  const a = base('sigv4-header');
+  a.signatureVersion = 'SigV4';
+  const { v4a, credential, signedHeaders, signature } = splitSigV4Authorization(value);
+  const hasSignature = signature !== undefined && signature.length > 0;
   const cred = parseCredential(credential);
   a.accessKey = cred.accessKey;
   a.region = cred.region;
@@ -170,7 +182,7 @@ function sigv4Query(q: AuthQuery): AuthInfo {
   else if (a.signedAt === null) addProblem(a, 'malformed X-Amz-Date');
   if (q.expires === undefined) {
     addProblem(a, 'X-Amz-Expires missing');
-  } else if (/^\d{1,15}$/.test(q.expires)) {
+  } else if (DIGITS.test(q.expires)) {
     a.expiresInSeconds = Number(q.expires);
     if (a.expiresInSeconds > MAX_EXPIRES) addProblem(a, 'X-Amz-Expires exceeds 604800 seconds');
   } else {
@@ -187,7 +199,7 @@ function sigv2Query(q: AuthQuery): AuthInfo {
   if (q.v2AccessKey === undefined) addProblem(a, 'AWSAccessKeyId missing');
   else if (!ACCESS_KEY.test(q.v2AccessKey)) addProblem(a, 'malformed AWSAccessKeyId');
   else a.accessKey = q.v2AccessKey;
-  if (q.v2Expires !== undefined && /^\d{1,15}$/.test(q.v2Expires)) {
+  if (q.v2Expires !== undefined && DIGITS.test(q.v2Expires)) {
     const ms = Number(q.v2Expires) * 1000;
     if (ms <= 8.64e15) a.signedAt = new Date(ms).toISOString();
   } else {

@@ -22,7 +22,9 @@ S3_UID="s3ap-test"
 RGW_NAME="client.rgw.gw"
 TIMEOUT="${CEPH_START_TIMEOUT:-120}"
 
-log() { echo "rgw.sh: $*" >&2; }
+T0=$(date +%s.%N)
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }'; }
+log() { echo "rgw.sh: [$(elapsed)] $*" >&2; }
 die() { echo "rgw.sh: ERROR: $*" >&2; exit 1; }
 
 usage() {
@@ -63,6 +65,7 @@ dump_logs() {
   local f
   for f in "$WD"/log/*; do
     [ -f "$f" ] || continue
+    [[ "$f" == *.audit.log ]] && continue
     echo "rgw.sh: ==== $f ====" >&2
     tail -n 40 "$f" >&2 || true
   done
@@ -205,6 +208,8 @@ ms_mon_cluster_mode = crc
 ms_mon_service_mode = crc
 ms_cluster_mode = crc
 ms_service_mode = crc
+# Silence the (irrelevant without cephx) insecure global_id reclaim health warning.
+mon_warn_on_insecure_global_id_reclaim_allowed = false
 
 # Keep everything inside the workdir.
 keyring = $WD/keyring
@@ -285,9 +290,8 @@ do_start() {
   fi
   OSD_SIZE_GB="${CEPH_OSD_SIZE_GB:-8}"
   FSID=$(uuidgen)
-  local osd_uuid t0
+  local osd_uuid
   osd_uuid=$(uuidgen)
-  t0=$(date +%s.%N)
 
   mkdir -p "$WD"/{mon/ceph-a,osd/ceph-0,rgw,run,log,crash}
   write_conf
@@ -303,6 +307,7 @@ do_start() {
     >>"$WD/log/setup.log" 2>&1 || start_failed "ceph-mon --mkfs failed"
   start_daemon mon.a ceph-mon -c "$CONF" -i a
   wait_for "the monitor to answer" ceph_cli mon stat
+  log "monitor up"
 
   # OSD on a sparse file (bluestore_block_create).
   local osd_id
@@ -312,16 +317,18 @@ do_start() {
     >>"$WD/log/setup.log" 2>&1 || start_failed "ceph-osd --mkfs failed"
   start_daemon osd.0 ceph-osd -c "$CONF" -i 0
   wait_for "osd.0 to be up" osd_up
+  log "osd.0 up"
 
   # Gateway; it creates its pools on first start.
   start_daemon "$RGW_NAME" radosgw -c "$CONF" -n "$RGW_NAME"
   wait_for "radosgw to answer on 127.0.0.1:$PORT" rgw_answers
+  log "radosgw answers on 127.0.0.1:$PORT"
 
   radosgw-admin -c "$CONF" user create --uid "$S3_UID" --display-name "s3-audit-proxy tests" \
     --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" \
     >>"$WD/log/setup.log" 2>&1 || start_failed "radosgw-admin user create failed"
 
-  log "ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
+  log "ready"
   echo "S3AP_TEST_BACKEND_URL=http://127.0.0.1:$PORT"
   echo "S3AP_TEST_ACCESS_KEY=$ACCESS_KEY"
   echo "S3AP_TEST_SECRET_KEY=$SECRET_KEY"
@@ -331,6 +338,10 @@ do_start() {
 
 CMD="${1:-}"
 [ -n "${2:-}" ] || usage
+if [ "$CMD" = "stop" ] && [ ! -d "$2" ]; then
+  log "no workdir $2, nothing to stop"
+  exit 0
+fi
 mkdir -p "$2"
 WD="$(cd "$2" && pwd -P)"
 CONF="$WD/ceph.conf"

@@ -1,0 +1,185 @@
+// Spool record framing and segment files.
+//
+// A segment is an append-only file of records, each `[u32 LE length][u32 LE crc32(payload)][payload]`.
+// The payload is `[f64 LE event time, epoch ms][UTF-8 JSON of the event]`. A record whose header is
+// cut short, whose length is out of range or whose CRC does not match ends the readable part of its
+// segment: after a crash (kill -9, power loss) only the tail of the last segment written can be torn,
+// and nothing after a bad record can be trusted (there is no way to find the next record boundary).
+import { open } from 'node:fs/promises';
+
+// ---- CRC32 (IEEE 802.3, reflected, polynomial 0xEDB88320), slicing-by-8 -------------------------
+// zlib.crc32 only exists from Node 22.2; this one is table driven and needs no dependency.
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256 * 8);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n];
+    for (let s = 1; s < 8; s++) {
+      c = t[c & 0xff] ^ (c >>> 8);
+      t[s * 256 + n] = c;
+    }
+  }
+  return t;
+})();
+
+/** CRC32 of buf[start, end). Pass a previous result as `crc` to continue over several pieces. */
+export function crc32(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  const t = CRC_TABLE;
+  let c = ~crc | 0;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    c ^= buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24);
+    c =
+      t[1792 + (c & 0xff)] ^ t[1536 + ((c >>> 8) & 0xff)] ^ t[1280 + ((c >>> 16) & 0xff)] ^ t[1024 + (c >>> 24)] ^
+      t[768 + buf[i + 4]] ^ t[512 + buf[i + 5]] ^ t[256 + buf[i + 6]] ^ t[buf[i + 7]];
+  }
+  for (; i < end; i++) c = t[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+// ---- records ----------------------------------------------------------------------------------
+
+export const RECORD_HEADER_BYTES = 8;
+/** The f64 event time that starts every payload. */
+export const PAYLOAD_TIME_BYTES = 8;
+/** Smallest valid payload: the time and at least one byte of JSON. Rejects zero-filled tails. */
+export const MIN_PAYLOAD_BYTES = PAYLOAD_TIME_BYTES + 1;
+/** Largest payload accepted when reading (a sanity bound: events are far smaller). */
+export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
+
+/** Bytes one event takes in a segment. */
+export function recordSize(jsonBytes: number): number {
+  return RECORD_HEADER_BYTES + PAYLOAD_TIME_BYTES + jsonBytes;
+}
+
+/** Writes one record at `off` (the caller sized `buf` with recordSize). Returns the offset after it. */
+export function encodeRecord(buf: Buffer, off: number, json: string, jsonBytes: number, timeMs: number): number {
+  const payloadStart = off + RECORD_HEADER_BYTES;
+  buf.writeDoubleLE(timeMs, payloadStart);
+  const written = buf.write(json, payloadStart + PAYLOAD_TIME_BYTES, jsonBytes, 'utf8');
+  if (written !== jsonBytes) throw new Error(`spool: JSON byte length mismatch (${written} != ${jsonBytes})`);
+  const payloadLen = PAYLOAD_TIME_BYTES + jsonBytes;
+  buf.writeUInt32LE(payloadLen, off);
+  buf.writeUInt32LE(crc32(buf, payloadStart, payloadStart + payloadLen), off + 4);
+  return payloadStart + payloadLen;
+}
+
+/** Encodes a list of events into one buffer of consecutive records. */
+export function encodeRecords(json: readonly string[], jsonBytes: readonly number[], timeMs: readonly number[], from = 0, to = json.length): Buffer {
+  let size = 0;
+  for (let i = from; i < to; i++) size += recordSize(jsonBytes[i]);
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (let i = from; i < to; i++) off = encodeRecord(buf, off, json[i], jsonBytes[i], timeMs[i]);
+  return buf;
+}
+
+export type ParsedRecord =
+  | { kind: 'record'; timeMs: number; json: string; jsonBytes: number; end: number }
+  /** Not enough bytes in [off, end) for the whole record: read more, or it is a torn tail. */
+  | { kind: 'incomplete'; need: number }
+  | { kind: 'corrupt'; reason: string };
+
+/** Parses the record at buf[off] (bytes valid up to `end`). */
+export function parseRecord(buf: Buffer, off: number, end: number, decode = true): ParsedRecord {
+  if (end - off < RECORD_HEADER_BYTES) return { kind: 'incomplete', need: RECORD_HEADER_BYTES };
+  const len = buf.readUInt32LE(off);
+  if (len < MIN_PAYLOAD_BYTES || len > MAX_PAYLOAD_BYTES) return { kind: 'corrupt', reason: `record length ${len} out of range` };
+  const total = RECORD_HEADER_BYTES + len;
+  if (end - off < total) return { kind: 'incomplete', need: total };
+  const want = buf.readUInt32LE(off + 4);
+  const p = off + RECORD_HEADER_BYTES;
+  const got = crc32(buf, p, p + len);
+  if (got !== want) return { kind: 'corrupt', reason: `crc mismatch (stored ${want.toString(16)}, computed ${got.toString(16)})` };
+  const timeMs = buf.readDoubleLE(p);
+  const jsonBytes = len - PAYLOAD_TIME_BYTES;
+  const json = decode ? buf.toString('utf8', p + PAYLOAD_TIME_BYTES, p + len) : '';
+  return { kind: 'record', timeMs, json, jsonBytes, end: off + total };
+}
+
+// ---- segment files ----------------------------------------------------------------------------
+
+const SEGMENT_RE = /^(\d{16})\.seg$/;
+
+export function segmentFileName(id: number): string {
+  return `${String(id).padStart(16, '0')}.seg`;
+}
+
+/** Segment id of a file name, or null when the name is not a segment's. */
+export function parseSegmentFileName(name: string): number | null {
+  const m = SEGMENT_RE.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+export interface SegmentScan {
+  /** Valid records from `startOffset` on. */
+  records: number;
+  /** Offset just after the last valid record: the readable end of the segment. */
+  validEnd: number;
+  /** Size of the file on disk. */
+  fileSize: number;
+  /** Why reading stopped before the end of the file (torn tail, corrupt record), or null. */
+  problem: string | null;
+}
+
+/**
+ * Walks a segment from `startOffset` (a record boundary), checking every record's length and CRC.
+ * Never throws on bad data: a bad or cut record ends the valid part and is reported in `problem`.
+ */
+export async function scanSegment(path: string, startOffset: number, chunkBytes = 1024 * 1024): Promise<SegmentScan> {
+  const fh = await open(path, 'r');
+  try {
+    const fileSize = (await fh.stat()).size;
+    let records = 0;
+    let pos = startOffset > fileSize ? fileSize : startOffset;
+    let buf = Buffer.allocUnsafe(chunkBytes);
+    let bufStart = pos; // file offset of buf[0]
+    let bufLen = 0;
+    let problem: string | null = null;
+    for (;;) {
+      const rel = pos - bufStart;
+      const r = parseRecord(buf, rel, bufLen, false);
+      if (r.kind === 'record') {
+        records++;
+        pos = bufStart + r.end;
+        continue;
+      }
+      if (r.kind === 'corrupt') {
+        problem = `${r.reason} at offset ${pos}`;
+        break;
+      }
+      // incomplete: refill from `pos`, growing the buffer when one record is larger than it
+      if (pos + r.need > fileSize) {
+        if (pos < fileSize) problem = `torn record at offset ${pos} (${fileSize - pos} bytes cut short)`;
+        break;
+      }
+      const keep = bufLen - rel;
+      if (r.need > buf.length) {
+        const bigger = Buffer.allocUnsafe(r.need);
+        if (keep > 0) buf.copy(bigger, 0, rel, bufLen);
+        buf = bigger;
+      } else if (keep > 0 && rel > 0) {
+        buf.copy(buf, 0, rel, bufLen);
+      }
+      bufStart = pos;
+      bufLen = keep > 0 ? keep : 0;
+      while (bufLen < buf.length && bufStart + bufLen < fileSize) {
+        const { bytesRead } = await fh.read(buf, bufLen, buf.length - bufLen, bufStart + bufLen);
+        if (bytesRead === 0) break;
+        bufLen += bytesRead;
+      }
+      if (bufLen < r.need) {
+        problem = `torn record at offset ${pos} (file shorter than expected)`;
+        break;
+      }
+    }
+    return { records, validEnd: pos, fileSize, problem };
+  } finally {
+    await fh.close();
+  }
+}

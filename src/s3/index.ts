@@ -1,0 +1,17 @@
+// Public surface of src/s3: pure functions that understand an S3 request (plus the optional verifier).
+export type {
+  AddressingStyle, AuthInfo, AuthType, CopySource, S3RequestInfo, S3RequestInput,
+} from './types.js';
+export { parseTarget, parseQuery, percentDecode, splitTarget, hostName, type S3Target } from './addressing.js';
+export { classify, parseCopySource } from './classify.js';
+export { API_RULES, API_LEVEL, type ApiRule, type TargetLevel } from './api-rules.js';
+export { parseAuth, payloadSigningOf } from './auth.js';
+export { redactQuery, redactHeaders, isSecretQueryName, isNeverLoggedHeader, REDACTED } from './redact.js';
+export { parseS3ErrorBody, errorCodeForStatus } from './error-body.js';
+export {
+  parseDeleteObjectsRequest, parseDeleteObjectsResult, deleteEntryId,
+  type DeleteObjectsRequest, type DeleteObjectOutcome,
+} from './delete-objects.js';
+export {
+  SignatureVerifier, loadCredentialsFile, type VerifyResult, type VerifyFailureCode, type VerifierOptions,
+} from './verify.js';
