@@ -184,7 +184,8 @@ export class SignatureVerifier {
     if (auth.type === 'sigv4-header') {
       const parts = splitSigV4Authorization(headerValue(headers.authorization)?.trim() ?? '');
       if (parts.v4a) return fail('AccessDenied', 'SigV4a (AWS4-ECDSA-P256-SHA256) signatures are not verified by this proxy.');
-      if (auth.problem !== null && auth.problem.includes('query-string')) {
+      if (query['X-Amz-Signature'] !== undefined || query['X-Amz-Algorithm'] !== undefined ||
+          query['X-Amz-Credential'] !== undefined || query.Signature !== undefined) {
         return fail('AccessDenied', 'Only one auth mechanism allowed: Authorization header or query string.');
       }
       scope = parseScope(parts.credential);
@@ -233,7 +234,7 @@ export class SignatureVerifier {
     if (signer === undefined) {
       return fail('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records.');
     }
-    if (input.region !== undefined && input.region !== scope.region) {
+    if (typeof input.region === 'string' && input.region.length > 0 && input.region !== scope.region) {
       const msg = `The authorization region '${scope.region}' is wrong; expecting '${input.region}'.`;
       return fail(auth.type === 'sigv4-query' ? 'AuthorizationQueryParametersError' : 'AccessDenied', msg);
     }
@@ -287,28 +288,13 @@ export function loadCredentialsFile(path: string): Map<string, string> {
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const map = new Map<string, string>();
-  if (text.trimStart().startsWith('{')) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (err) {
-      // V8 says "... at position N" (older) or "(line L column C)": report a line, not the text.
-      const msg = err instanceof Error ? err.message : '';
-      const pos = /position (\d+)/.exec(msg);
-      const lc = /line (\d+)/.exec(msg);
-      const line = lc !== null ? Number(lc[1]) : pos !== null ? text.slice(0, Number(pos[1])).split('\n').length : null;
-      throw new Error(`credentials file ${path}${line !== null ? ` line ${line}` : ''}: invalid JSON`);
-    }
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-      throw new Error(`credentials file ${path}: JSON must be an object of "accessKeyId": "secret"`);
-    }
-    for (const [key, secret] of Object.entries(doc)) {
+  if (/^\s*[[{]/.test(text)) {
+    for (const [key, secret, line] of parseFlatJsonObject(text, path)) {
       if (key.trim().length === 0 || /\s/.test(key)) {
-        throw new Error(`credentials file ${path}: an access key id is empty or contains spaces`);
+        throw new Error(`credentials file ${path} line ${line}: an access key id is empty or contains spaces`);
       }
-      if (typeof secret !== 'string' || secret.length === 0) {
-        throw new Error(`credentials file ${path}: the secret of access key ${JSON.stringify(key)} must be a non-empty string`);
-      }
+      if (secret.length === 0) throw new Error(`credentials file ${path} line ${line}: empty secret`);
+      if (map.has(key)) throw new Error(`credentials file ${path} line ${line}: access key ${JSON.stringify(key)} listed twice`);
       map.set(key, secret);
     }
   } else {
@@ -332,4 +318,51 @@ export function loadCredentialsFile(path: string): Map<string, string> {
   }
   if (map.size === 0) throw new Error(`credentials file ${path}: no credentials`);
   return map;
+}
+
+// One JSON token: a string (group 1), punctuation (2) or anything else (3). Sticky: scans in place.
+const JSON_TOKEN = /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|([{}:,])|(\S))/y;
+
+/**
+ * Parses {"k": "v", ...} with string values only, giving each pair's line. Hand-rolled because
+ * JSON.parse errors quote the offending text (a secret, here) and, on Node 20, give no position.
+ */
+function parseFlatJsonObject(text: string, path: string): [string, string, number][] {
+  const out: [string, string, number][] = [];
+  let pos = 0;
+  const lineAt = (i: number) => text.slice(0, i).split('\n').length;
+  const next = (): { str?: string; punct?: string; at: number } | null => {
+    JSON_TOKEN.lastIndex = pos;
+    const m = JSON_TOKEN.exec(text);
+    if (m === null) return null;
+    pos = JSON_TOKEN.lastIndex;
+    const at = pos - m[0].trimStart().length;
+    if (m[1] !== undefined) return { str: JSON.parse(m[1]) as string, at };
+    if (m[2] !== undefined) return { punct: m[2], at };
+    return { at };
+  };
+  const fail = (at: number, what: string): never => {
+    throw new Error(`credentials file ${path} line ${lineAt(at)}: invalid JSON (${what})`);
+  };
+  let t = next();
+  if (t?.punct !== '{') fail(t?.at ?? pos, 'expected an object {"ACCESS_KEY_ID": "SECRET"}');
+  t = next();
+  if (t?.punct !== '}') {
+    for (;;) {
+      if (t?.str === undefined) fail(t?.at ?? text.length, 'expected an access key id string');
+      const key = t!.str!;
+      const line = lineAt(t!.at);
+      t = next();
+      if (t?.punct !== ':') fail(t?.at ?? text.length, 'expected ":"');
+      t = next();
+      if (t?.str === undefined) fail(t?.at ?? text.length, 'expected the secret as a string');
+      out.push([key, t!.str!, line]);
+      t = next();
+      if (t?.punct === '}') break;
+      if (t?.punct !== ',') fail(t?.at ?? text.length, 'expected "," or "}"');
+      t = next();
+    }
+  }
+  if (/\S/.test(text.slice(pos))) fail(pos + (text.slice(pos).search(/\S/)), 'text after the object');
+  return out;
 }

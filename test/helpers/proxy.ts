@@ -23,6 +23,7 @@ export class LogSink extends Writable {
 
 export interface InProcessProxy extends RunningServer {
   url: string;
+  port: number;
   logs: LogSink;
   dataDir: string;
   close(): Promise<void>;
@@ -37,6 +38,7 @@ export async function startInProcessProxy(args: string[], opts: { logLevel?: str
   return {
     ...running,
     url: running.proxy.url,
+    port: running.proxy.port,
     logs,
     dataDir,
     async close() {
