@@ -109,6 +109,7 @@ function buildRules(): ApiRule[] {
   r.push(rule('object', 'PUT', 'PutObjectTagging', ['tagging']));
   r.push(rule('object', 'PUT', 'PutObjectRetention', ['retention']));
   r.push(rule('object', 'PUT', 'PutObjectLegalHold', ['legal-hold']));
+  r.push(rule('object', 'PUT', 'RenameObject', ['renameObject'])); // S3 Express (2025), x-amz-rename-source
   r.push(rule('object', 'PUT', 'CopyObject', [], { header: 'copy-source' }));
   r.push(rule('object', 'PUT', 'PutObject'));
   r.push(rule('object', 'DELETE', 'AbortMultipartUpload', ['uploadId']));

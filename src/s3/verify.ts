@@ -235,7 +235,7 @@ export class SignatureVerifier {
       return fail('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records.');
     }
     if (typeof input.region === 'string' && input.region.length > 0 && input.region !== scope.region) {
-      const msg = `The authorization region '${scope.region}' is wrong; expecting '${input.region}'.`;
+      const msg = `The authorization region ${JSON.stringify(scope.region.slice(0, 64))} is wrong; expecting ${JSON.stringify(input.region)}.`;
       return fail(auth.type === 'sigv4-query' ? 'AuthorizationQueryParametersError' : 'AccessDenied', msg);
     }
     if (longDate.slice(0, 8) !== scope.shortDate) {

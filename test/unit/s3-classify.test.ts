@@ -124,6 +124,7 @@ const CASES: Case[] = [
   { m: 'PUT', t: 'object', q: 'retention', api: 'PutObjectRetention' },
   { m: 'GET', t: 'object', q: 'legal-hold', api: 'GetObjectLegalHold' },
   { m: 'PUT', t: 'object', q: 'legal-hold', api: 'PutObjectLegalHold' },
+  { m: 'PUT', t: 'object', q: 'renameObject', h: { 'x-amz-rename-source': '/my.bucket-1/old' }, api: 'RenameObject' },
   { m: 'POST', t: 'object', q: 'restore', api: 'RestoreObject', x: { readOnly: false } },
   { m: 'POST', t: 'object', q: 'select&select-type=2', api: 'SelectObjectContent', x: { readOnly: true } },
   { m: 'GET', t: 'object', q: 'attributes', api: 'GetObjectAttributes' },

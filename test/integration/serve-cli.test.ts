@@ -1,0 +1,109 @@
+// `s3-audit-proxy serve` as a user runs it: settings from flags, environment and file; clear errors;
+// the embedded store's first log line; graceful shutdown on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import http from 'node:http';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { loadServeConfig } from '../../src/config/serve-config.js';
+import { projectRoot } from '../../src/paths.js';
+import { spawnProxy, tempDir } from '../helpers/proxy.js';
+import { s3Client } from '../helpers/s3.js';
+import { startSniffBackend } from '../helpers/sniff-backend.js';
+
+const MAIN = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+const runCli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'], ...env }, timeout: 20_000 });
+
+test('flags win over environment, environment over the config file, the file over defaults', (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const file = join(dir.path, 'config.json');
+  writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:7001', backend: 'http://file:9000', logLevel: 'warn', 'virtual-host-domain': ['a.example'], 'spool-max-bytes': '2GiB' }));
+  const cfg = loadServeConfig(['--config', file, '--listen', '127.0.0.1:7003'], {
+    S3AP_LISTEN: '127.0.0.1:7002', S3AP_BACKEND: 'http://env:9000', S3AP_VIRTUAL_HOST_DOMAIN: 'b.example,c.example',
+  });
+  assert.deepEqual(cfg.listen, { host: '127.0.0.1', port: 7003 });
+  assert.equal(cfg.backend, 'http://env:9000/');
+  assert.equal(cfg.logLevel, 'warn');
+  assert.deepEqual(cfg.virtualHostDomains, ['b.example', 'c.example']);
+  assert.equal(cfg.spoolMaxBytes, 2 * 1024 ** 3);
+  assert.equal(cfg.connectTimeoutMs, 5000, 'default kept');
+});
+
+test('unknown or malformed settings stop start-up with a message naming the setting', (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; names: RegExp }> = [
+    { args: ['serve', '--bogus'], names: /--bogus: unknown flag/ },
+    { args: ['serve', '--listen', 'nope'], names: /--listen: expected host:port/ },
+    { args: ['serve', '--backend', 'ftp://x'], names: /--backend: unsupported scheme ftp:/ },
+    { args: ['serve', '--connect-timeout', 'soon'], names: /--connect-timeout: expected a duration/ },
+    { args: ['serve', '--log-level', 'loud'], names: /--log-level: expected one of/ },
+    { args: ['serve', '--tls-cert', 'x.pem'], names: /--tls-key: --tls-cert and --tls-key go together/ },
+    { args: ['serve'], env: { S3AP_LISTEN: '1.2.3.4' }, names: /S3AP_LISTEN: expected host:port/ },
+    { args: ['serve'], env: { S3AP_NO_SUCH_THING: '1' }, names: /S3AP_NO_SUCH_THING: unknown environment variable/ },
+    { args: ['serve', '--config', join(dir.path, 'missing.json')], names: /--config .*missing\.json: cannot read the config file/ },
+  ];
+  const bad = join(dir.path, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ 'listen-address': '1' }));
+  cases.push({ args: ['serve', '--config', bad], names: /bad\.json: "listen-address": unknown setting/ });
+  for (const c of cases) {
+    const r = runCli([...c.args, '--data-dir', dir.path], c.env);
+    assert.equal(r.status, 2, `${c.args.join(' ')}: exit code 2 (${r.stderr})`);
+    assert.match(r.stderr, c.names, c.args.join(' '));
+  }
+  assert.equal(runCli(['frobnicate']).status, 2);
+  assert.match(runCli(['serve', '--help']).stdout, /--backend <url>.*env S3AP_BACKEND/);
+});
+
+test('without --backend the first log line announces the embedded store, and it works with the AWS SDK', async (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dir.path]);
+  t.after(() => p.stop('SIGKILL'));
+  const first = JSON.parse(p.output[0]!) as Record<string, unknown>;
+  assert.match(String(first['msg']), /embedded local S3 store/);
+  assert.equal(first['endpoint'], p.url);
+  assert.equal(first['accessKeyId'], 'S3RVER');
+  assert.equal(first['secretAccessKey'], 'S3RVER');
+  const s3 = s3Client(p.url, { url: p.url, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', kind: 's3rver', close: async () => {} });
+  t.after(() => s3.destroy());
+  await s3.send(new CreateBucketCommand({ Bucket: 'embedded-bucket' }));
+  await s3.send(new PutObjectCommand({ Bucket: 'embedded-bucket', Key: 'k', Body: 'stored under the data dir' }));
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'embedded-bucket', Key: 'k' }));
+  assert.equal(await (got.Body as { transformToString(): Promise<string> }).transformToString(), 'stored under the data dir');
+});
+
+test('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const backend = await startSniffBackend();
+  t.after(() => backend.close());
+  backend.respond = (_req, res) => setTimeout(() => { res.writeHead(200, { 'content-length': '4' }); res.end('done'); }, 400);
+  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dir.path, '--backend', backend.url]);
+  const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    http.get(`${p.url}/b/k`, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+  await backend.waitFor(0);
+  for (let i = 0; i < 100 && backend.seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  // The request has reached the backend; now ask the proxy to stop.
+  await new Promise((r) => setTimeout(r, 50));
+  const code = p.stop('SIGTERM');
+  assert.deepEqual(await reply, { status: 200, body: 'done' });
+  assert.equal(await code, 0);
+  const msgs = p.output.map((l) => { try { return (JSON.parse(l) as { msg: string }).msg; } catch { return l; } });
+  assert.ok(msgs.includes('shutting down') && msgs.includes('shutdown complete'), msgs.join(' | '));
+});
+
+test('npx s3-audit-proxy works inside the checkout', () => {
+  const r = spawnSync('npx', ['--no-install', 's3-audit-proxy', 'help'], { cwd: projectRoot(), encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /audit-webhook enable/);
+});
