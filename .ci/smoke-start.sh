@@ -5,7 +5,7 @@ dir=$(mktemp -d)
 log="$dir/start.log"
 S3AP_DATA_DIR="$dir/data" S3AP_LISTEN=127.0.0.1:0 S3AP_ADMIN_LISTEN=127.0.0.1:0 npm start >"$log" 2>&1 &
 pid=$!
-cleanup() { pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; }
+cleanup() { pkill -KILL -f "$dir/data" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; }
 trap cleanup EXIT
 url=""
 for _ in $(seq 1 100); do
@@ -19,9 +19,10 @@ code=$(curl -s -o "$dir/body.xml" -w '%{http_code}' "$url/" || true)
 # An unsigned ListBuckets: the store answers it with S3 XML, proof the S3 endpoint is up.
 grep -q '<?xml' "$dir/body.xml" || { echo "no S3 XML from $url/ (status $code)"; cat "$log"; exit 1; }
 # npm start runs node as a child: signal the node process itself, as a container runtime would.
-node_pid=$(pgrep -P "$pid" -f 'main.js serve' || pgrep -f "main.js serve" | head -1)
+node_pid=$(grep -m1 -o '"pid":[0-9]*' "$log" | cut -d: -f2)
 kill -TERM "$node_pid"
 wait "$pid" && rc=0 || rc=$?
+[ "$rc" = 0 ] || { echo "npm start exited $rc after SIGTERM"; cat "$log"; exit 1; }
 grep -q 'shutdown complete' "$log" || { echo "no clean shutdown (rc=$rc)"; cat "$log"; exit 1; }
 echo "smoke ok: $url answered $code, clean shutdown"
 rm -rf "$dir"

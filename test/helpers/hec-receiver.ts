@@ -1,0 +1,367 @@
+// A real HTTP server on 127.0.0.1 that speaks enough Splunk HEC for tests:
+//   POST /services/collector/event, /services/collector   concatenated JSON envelopes
+//   POST /services/collector/raw                           raw events (JSON objects, one per line)
+//   GET  /services/collector/health[/1.0]                  {"text":"HEC is healthy","code":17}
+//   POST <any other path>                                  NDJSON (the "ndjson" webhook format)
+// It checks `Authorization: Splunk <token>` (Bearer too on non-HEC paths) with HEC's codes (401
+// code 2 when missing, 401 code 3 when malformed, 403 code 4 when wrong), requires and records
+// X-Splunk-Request-Channel on HEC paths (400 code 10 when missing), gunzips Content-Encoding: gzip,
+// and keeps every event and every request in arrival order.
+//
+// Runtime control: setMode('ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow'), where 'down'
+// closes the listener and every socket (connections are refused) and any other mode reopens it on
+// the SAME port; rejectEventNumber(n) answers code 6 with invalid-event-number for the event whose
+// number is n (by default its `seq` field); setToken(t) changes the expected token.
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+
+export type ReceiverMode = 'ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: IncomingHttpHeaders;
+  /** Body bytes on the wire, and after gunzip. */
+  wireBytes: number;
+  bodyBytes: number;
+  gzip: boolean;
+  status: number;
+  /** Events accepted from this request. */
+  events: number;
+  reply: string;
+}
+
+export interface HecReceiverOptions {
+  /** Expected token; undefined = no auth check. */
+  token?: string;
+  /** Require X-Splunk-Request-Channel (or ?channel=) on HEC endpoints (default true). */
+  requireChannel?: boolean;
+  /** Number of an event for rejectEventNumber (default: its numeric `seq` field). */
+  eventNumber?: (event: unknown) => number | undefined;
+  /** Port to listen on (default 0: any free port). */
+  port?: number;
+}
+
+export interface ModeOptions {
+  /** '503': Retry-After header value, seconds. */
+  retryAfterSec?: number;
+  /** 'slow': delay before each answer, ms (default 200). */
+  delayMs?: number;
+}
+
+export interface HecReceiver {
+  /** Origin, e.g. http://127.0.0.1:41234 */
+  url: string;
+  port: number;
+  /** `${url}/services/collector/event` */
+  eventUrl: string;
+  /** The events (the `event` member of each envelope; each object on /raw and NDJSON paths), in order. */
+  events: unknown[];
+  /** The whole envelopes received on the event endpoints, in order. */
+  envelopes: Record<string, unknown>[];
+  /** Every request, answered or not, in order. */
+  requests: ReceivedRequest[];
+  mode: ReceiverMode;
+  waitForEvents(n: number, timeoutMs?: number): Promise<void>;
+  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
+  setMode(mode: ReceiverMode, opts?: ModeOptions): Promise<void>;
+  rejectEventNumber(n: number | null): void;
+  setToken(token: string | undefined): void;
+  close(): Promise<void>;
+}
+
+/** Splits whitespace-separated JSON values (objects/arrays) as they stream in. */
+export class JsonValueSplitter {
+  private buf = '';
+  private depth = 0;
+  private inString = false;
+  private escape = false;
+  private start = -1;
+  private scanned = 0;
+
+  /** Feeds text; returns the complete top-level values found so far (as text). */
+  push(text: string): string[] {
+    this.buf += text;
+    const out: string[] = [];
+    for (let i = this.scanned; i < this.buf.length; i++) {
+      const c = this.buf.charCodeAt(i);
+      if (this.inString) {
+        if (this.escape) this.escape = false;
+        else if (c === 0x5c) this.escape = true;
+        else if (c === 0x22) this.inString = false;
+        continue;
+      }
+      if (this.depth === 0) {
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+        if (c !== 0x7b && c !== 0x5b) throw new Error(`unexpected ${JSON.stringify(this.buf[i])} between JSON values at ${i}`);
+        this.start = i;
+      }
+      if (c === 0x22) this.inString = true;
+      else if (c === 0x7b || c === 0x5b) this.depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        this.depth--;
+        if (this.depth === 0) {
+          out.push(this.buf.slice(this.start, i + 1));
+          this.start = -1;
+        }
+      }
+    }
+    // keep only the unfinished value
+    if (this.depth === 0) {
+      this.buf = '';
+      this.scanned = 0;
+    } else {
+      this.buf = this.buf.slice(this.start);
+      this.scanned = this.buf.length;
+      this.start = 0;
+    }
+    return out;
+  }
+
+  /** Throws when a value was left unfinished. */
+  end(): void {
+    if (this.depth !== 0 || this.inString) throw new Error('truncated JSON value at end of body');
+  }
+}
+
+function hecPathKind(path: string): 'event' | 'raw' | 'health' | 'other' {
+  const p = path.replace(/\/+$/, '');
+  if (p === '/services/collector/event' || p === '/services/collector' || p === '/services/collector/event/1.0') return 'event';
+  if (p === '/services/collector/raw' || p === '/services/collector/raw/1.0') return 'raw';
+  if (p === '/services/collector/health' || p === '/services/collector/health/1.0') return 'health';
+  return 'other';
+}
+
+export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<HecReceiver> {
+  let token = opts.token;
+  const requireChannel = opts.requireChannel ?? true;
+  const eventNumber = opts.eventNumber ?? ((e: unknown) => {
+    const s = (e as { seq?: unknown } | null)?.seq;
+    return typeof s === 'number' ? s : undefined;
+  });
+  let mode: ReceiverMode = 'ok';
+  let modeOpts: ModeOptions = {};
+  let rejected: number | null = null;
+  const sockets = new Set<Socket>();
+  const hanging = new Set<ServerResponse>();
+  const waiters = new Set<() => void>();
+  const events: unknown[] = [];
+  const envelopes: Record<string, unknown>[] = [];
+  const requests: ReceivedRequest[] = [];
+  let closed = false;
+
+  const notify = (): void => {
+    for (const w of [...waiters]) w();
+  };
+
+  const answer = (res: ServerResponse, rec: ReceivedRequest, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {
+    const text = JSON.stringify(body);
+    rec.status = status;
+    rec.reply = text;
+    const send = (): void => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(text);
+    };
+    if (mode === 'slow') {
+      const t = setTimeout(send, modeOpts.delayMs ?? 200);
+      res.on('close', () => clearTimeout(t));
+    } else send();
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, raw: Buffer): void => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const kind = hecPathKind(u.pathname);
+    const rec: ReceivedRequest = {
+      method: req.method ?? '',
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: req.headers,
+      wireBytes: raw.length,
+      bodyBytes: raw.length,
+      gzip: false,
+      status: 0,
+      events: 0,
+      reply: '',
+    };
+    requests.push(rec);
+    notify();
+    if (mode === 'hang') {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    }
+    if (kind === 'health') {
+      if (mode === '503') return answer(res, rec, 503, { text: 'Server is busy', code: 9 });
+      return answer(res, rec, 200, { text: 'HEC is healthy', code: 17 });
+    }
+    if (req.method !== 'POST') return answer(res, rec, 405, { text: 'Method not allowed', code: 404 });
+    // auth
+    if (mode === '401') return answer(res, rec, 401, { text: 'Invalid authorization', code: 3 });
+    if (token !== undefined) {
+      const auth = req.headers['authorization'];
+      if (!auth) return answer(res, rec, 401, { text: 'Token is required', code: 2 });
+      const m = /^(\S+)\s+(.+)$/.exec(auth);
+      const schemeOk = m && (m[1] === 'Splunk' || (kind === 'other' && m[1] === 'Bearer'));
+      if (!m || !schemeOk) return answer(res, rec, 401, { text: 'Invalid authorization', code: 3 });
+      if (m[2] !== token) return answer(res, rec, 403, { text: 'Invalid token', code: 4 });
+    }
+    if (mode === '503') {
+      const h: Record<string, string> = modeOpts.retryAfterSec !== undefined ? { 'retry-after': String(modeOpts.retryAfterSec) } : {};
+      return answer(res, rec, 503, { text: 'Server is busy', code: 9 }, h);
+    }
+    if (kind !== 'other' && requireChannel && !req.headers['x-splunk-request-channel'] && !u.searchParams.get('channel')) {
+      return answer(res, rec, 400, { text: 'Data channel is missing', code: 10 });
+    }
+    let body = raw;
+    if (String(req.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') {
+      try {
+        body = gunzipSync(raw);
+        rec.gzip = true;
+        rec.bodyBytes = body.length;
+      } catch {
+        return answer(res, rec, 400, { text: 'Invalid data format', code: 6 });
+      }
+    }
+    let values: unknown[];
+    try {
+      const sp = new JsonValueSplitter();
+      const texts = sp.push(body.toString('utf8'));
+      sp.end();
+      values = texts.map((t) => JSON.parse(t) as unknown);
+    } catch {
+      return answer(res, rec, 400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 0 });
+    }
+    if (values.length === 0) return answer(res, rec, 400, { text: 'No data', code: 5 });
+    const accepted: unknown[] = [];
+    const acceptedEnv: Record<string, unknown>[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      let ev: unknown = v;
+      if (kind === 'event') {
+        const env = v as Record<string, unknown>;
+        if (typeof env !== 'object' || env === null || !('event' in env)) {
+          return finishPartial(res, rec, accepted, acceptedEnv, 400, { text: 'Event field is required', code: 12, 'invalid-event-number': i });
+        }
+        if (env['event'] === '' || env['event'] === null) {
+          return finishPartial(res, rec, accepted, acceptedEnv, 400, { text: 'Event field cannot be blank', code: 13, 'invalid-event-number': i });
+        }
+        ev = env['event'];
+      }
+      if (rejected !== null && eventNumber(ev) === rejected) {
+        return finishPartial(res, rec, accepted, acceptedEnv, 400, { text: 'Invalid data format', code: 6, 'invalid-event-number': i });
+      }
+      accepted.push(ev);
+      if (kind === 'event') acceptedEnv.push(v as Record<string, unknown>);
+    }
+    return finishPartial(res, rec, accepted, acceptedEnv, 200, { text: 'Success', code: 0 });
+  };
+
+  // Events before a refused one are indexed, as HEC does.
+  const finishPartial = (res: ServerResponse, rec: ReceivedRequest, accepted: unknown[], env: Record<string, unknown>[], status: number, body: Record<string, unknown>): void => {
+    for (const e of accepted) events.push(e);
+    for (const e of env) envelopes.push(e);
+    rec.events = accepted.length;
+    notify();
+    answer(res, rec, status, body);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+    req.on('error', () => {});
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  const listen = (port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const onErr = (err: Error): void => reject(err);
+      server.once('error', onErr);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', onErr);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  const stopListening = async (): Promise<void> => {
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const r of hanging) r.destroy();
+    hanging.clear();
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await done;
+  };
+
+  const port = await listen(opts.port ?? 0);
+  const url = `http://127.0.0.1:${port}`;
+
+  const waitFor = (cond: () => boolean, what: () => string, timeoutMs: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (cond()) return resolve();
+      const check = (): void => {
+        if (cond()) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`));
+      }, timeoutMs);
+      waiters.add(check);
+    });
+
+  const r: HecReceiver = {
+    url,
+    port,
+    eventUrl: `${url}/services/collector/event`,
+    events,
+    envelopes,
+    requests,
+    get mode() {
+      return mode;
+    },
+    set mode(m: ReceiverMode) {
+      void r.setMode(m);
+    },
+    waitForEvents(n, timeoutMs = 5000) {
+      return waitFor(() => events.length >= n, () => `${n} events (have ${events.length}, ${requests.length} requests)`, timeoutMs);
+    },
+    waitForRequests(n, timeoutMs = 5000) {
+      return waitFor(() => requests.length >= n, () => `${n} requests (have ${requests.length})`, timeoutMs);
+    },
+    async setMode(m, o = {}) {
+      if (closed) throw new Error('receiver closed');
+      const wasDown = mode === 'down';
+      mode = m === 'up' ? 'ok' : m;
+      modeOpts = o;
+      if (m === 'down' && !wasDown) await stopListening();
+      else if (m !== 'down' && wasDown) await listen(port);
+      if (m !== 'hang') {
+        for (const res of hanging) res.destroy();
+        hanging.clear();
+      }
+    },
+    rejectEventNumber(n) {
+      rejected = n;
+    },
+    setToken(t) {
+      token = t;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (mode !== 'down') await stopListening();
+      for (const w of [...waiters]) w();
+    },
+  };
+  return r;
+}
