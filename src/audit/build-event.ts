@@ -1,0 +1,158 @@
+// Turns a finished RequestObservation into an AuditEvent: what was asked (src/s3), what happened
+// (the observation), and nothing secret (redaction happens here, before the event exists).
+import { hostname } from 'node:os';
+import type { TLSSocket } from 'node:tls';
+import {
+  classify, deleteEntryId, errorCodeForStatus, parseAuth, parseDeleteObjectsRequest, parseDeleteObjectsResult,
+  parseS3ErrorBody, parseTarget, redactHeaders, redactQuery, type S3RequestInput,
+} from '../s3/index.js';
+import type { RequestObservation } from '../proxy/observation.js';
+import type { AuditEvent, DeleteObjectsEntry } from './event.js';
+import type { TrustedProxies } from './client-address.js';
+import { uuidv7 } from './uuidv7.js';
+
+export interface EventContext {
+  virtualHostDomains: readonly string[];
+  trustedProxies: TrustedProxies;
+  requestHeaders: readonly string[];
+  responseHeaders: readonly string[];
+  hostName?: string;
+}
+
+const EMPTY: Record<string, string> = {};
+
+function firstHeader(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+function intHeader(v: string | string[] | undefined | null): number | null {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || s === null || !/^\d+$/.test(s)) return null;
+  return Number(s);
+}
+
+/** Backend response headers (raw list) as a lower-cased object, for the allow-list. */
+function responseHeaderObject(raw: string[] | null): Record<string, string> {
+  if (!raw) return EMPTY;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    out[k] = k in out ? `${out[k]}, ${raw[i + 1]}` : raw[i + 1]!;
+  }
+  return out;
+}
+
+function deleteObjectsEntries(obs: RequestObservation): { objects: DeleteObjectsEntry[]; truncated: boolean } | null {
+  const reqCap = obs.requestCapture;
+  if (reqCap === null || reqCap.length === 0) return null;
+  const asked = parseDeleteObjectsRequest(reqCap.toBuffer(), reqCap.truncated);
+  const resCap = obs.responseCapture;
+  const results = obs.statusCode === 200 && resCap !== null && resCap.length > 0 && !resCap.truncated
+    ? parseDeleteObjectsResult(resCap.toBuffer()) : null;
+  const objects = asked.objects.map((o): DeleteObjectsEntry => {
+    const r = results?.get(deleteEntryId(o.key, o.versionId)) ?? (o.versionId ? results?.get(deleteEntryId(o.key, null)) : undefined);
+    return { key: o.key, versionId: o.versionId, result: r?.result ?? 'unknown', errorCode: r?.errorCode ?? null };
+  });
+  return { objects, truncated: asked.truncated };
+}
+
+export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEvent {
+  const req = obs.req;
+  const headers = req.headers;
+  const input: S3RequestInput = {
+    method: req.method ?? '', url: req.url ?? '/', headers, virtualHostDomains: ctx.virtualHostDomains,
+  };
+  const target = parseTarget(input);
+  const info = classify(input, target);
+  const auth = parseAuth(input, target.query);
+  const status = obs.statusCode;
+
+  let errorCode: string | null = null;
+  let errorMessage: string | null = null;
+  if (obs.proxyReply !== null) {
+    errorCode = obs.proxyReply.code;
+    errorMessage = obs.proxyReply.message;
+  } else {
+    const cap = obs.responseCapture;
+    const parsed = cap !== null && cap.length > 0 && (status >= 300 || obs.captureSuccessBody) ? parseS3ErrorBody(cap.toBuffer()) : null;
+    if (parsed) {
+      errorCode = parsed.code;
+      errorMessage = parsed.message || null;
+    } else if (status >= 300) {
+      errorCode = errorCodeForStatus(status, info.apiName);
+    }
+  }
+
+  const socket = req.socket;
+  const peer = socket.remoteAddress ?? '';
+  const client = ctx.trustedProxies.clientAddress(peer, headers);
+  const tlsSocket = (socket as Partial<TLSSocket>).encrypted ? (socket as TLSSocket) : null;
+  const dels = info.apiName === 'DeleteObjects' ? deleteObjectsEntries(obs) : null;
+  const endMono = obs.endMono >= 0 ? obs.endMono : performance.now();
+  const q = (req.url ?? '').indexOf('?');
+
+  return {
+    version: '1',
+    id: uuidv7(obs.startEpochMs),
+    kind: 's3',
+    time: new Date(obs.startEpochMs).toISOString(),
+    api: {
+      name: info.apiName,
+      bucket: info.bucket,
+      object: info.object,
+      addressing: req.method === undefined ? null : info.addressing,
+      readOnly: info.readOnly,
+      versionId: info.versionId,
+      uploadId: info.uploadId,
+      partNumber: info.partNumber,
+      copySource: info.copySource,
+      objects: dels ? dels.objects : null,
+      objectsTruncated: dels ? dels.truncated : false,
+    },
+    request: {
+      id: obs.id,
+      method: req.method ?? '',
+      path: q === -1 ? (req.url ?? '') : (req.url ?? '').slice(0, q),
+      query: redactQuery(target.query),
+      host: firstHeader(headers.host),
+      userAgent: firstHeader(headers['user-agent']),
+      contentLength: intHeader(headers['content-length']),
+      decodedContentLength: intHeader(headers['x-amz-decoded-content-length']),
+      headers: ctx.requestHeaders.length ? redactHeaders(headers, ctx.requestHeaders) : EMPTY,
+    },
+    response: {
+      statusCode: status,
+      errorCode,
+      errorMessage,
+      requestId: obs.proxyReply !== null ? obs.id : obs.responseHeader('x-amz-request-id'),
+      hostId: obs.responseHeader('x-amz-id-2'),
+      contentLength: intHeader(obs.responseHeader('content-length')),
+      headers: ctx.responseHeaders.length ? redactHeaders(responseHeaderObject(obs.responseHeaders), ctx.responseHeaders) : EMPTY,
+    },
+    auth: {
+      type: auth.type,
+      accessKey: auth.accessKey,
+      region: auth.region,
+      signatureVersion: auth.signatureVersion,
+      signedHeaders: auth.signedHeaders,
+      payloadSigning: auth.payloadSigning,
+      sessionToken: auth.sessionToken,
+      verified: obs.signatureVerified,
+      problem: obs.signatureProblem ?? auth.problem,
+    },
+    client: { ip: client.ip, port: socket.remotePort ?? null, peerIp: client.peerIp },
+    tls: tlsSocket ? { version: tlsSocket.getProtocol?.() ?? null, cipher: tlsSocket.getCipher?.()?.name ?? null } : null,
+    bytes: { received: obs.bytesReceived, sent: obs.bytesSent },
+    timing: {
+      firstByteMs: obs.firstByteMono >= 0 ? round3(obs.firstByteMono - obs.startMono) : null,
+      totalMs: round3(endMono - obs.startMono),
+    },
+    outcome: obs.outcome,
+    outcomeDetail: obs.outcomeDetail,
+    proxy: { host: ctx.hostName ?? defaultHost, backend: obs.backend },
+  };
+}
+
+const defaultHost = hostname();
+const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -1,0 +1,47 @@
+// The bridge from the proxy to delivery: builds an event for each finished request and enqueues it.
+// With no audit target enabled it builds nothing (only the optional per-API metrics classify).
+import type { AuditSink } from '../dispatch/types.js';
+import type { RequestObservation, RequestObserver } from '../proxy/observation.js';
+import { buildEvent, type EventContext } from './build-event.js';
+import type { Logger } from '../log.js';
+
+/** Per-request numbers for the admin plane's Prometheus metrics. */
+export interface RequestMetricsSink {
+  observe(apiName: string, statusCode: number, outcome: string, durationMs: number): void;
+}
+
+export class AuditObserver implements RequestObserver {
+  private failures = 0;
+  private lastFailureLog = 0;
+
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly ctx: EventContext,
+    private readonly logger: Logger,
+    private readonly metrics: RequestMetricsSink | null = null,
+  ) {}
+
+  get capturing(): boolean {
+    return this.sink.active;
+  }
+
+  end(obs: RequestObservation): void {
+    const active = this.sink.active;
+    if (!active && this.metrics === null) return;
+    let event;
+    try {
+      event = buildEvent(obs, this.ctx);
+    } catch (err) {
+      // Building must never take the proxy down; report at most once per 10 s.
+      this.failures++;
+      const now = Date.now();
+      if (now - this.lastFailureLog > 10_000) {
+        this.lastFailureLog = now;
+        this.logger.error({ err, failures: this.failures, reqId: obs.id }, 'could not build an audit event');
+      }
+      return;
+    }
+    this.metrics?.observe(event.api.name, event.response.statusCode, event.outcome, event.timing.totalMs);
+    if (active) this.sink.enqueue(event);
+  }
+}

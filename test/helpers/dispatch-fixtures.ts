@@ -1,0 +1,90 @@
+// Shared bits of the dispatcher tests: events with a sequence number, a log capture, temp dirs,
+// bounded waits, and the accounting identity every scenario must satisfy.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { DispatcherCounters } from '../../src/dispatch/dispatcher.js';
+
+/** An event shaped like the real one (opaque to the dispatcher), carrying `seq` for ordering checks. */
+export function testEvent(seq: number, pad = 0): AuditEvent {
+  const ev = {
+    version: '1',
+    id: `0190b6c2-0000-7000-8000-${String(seq).padStart(12, '0')}`,
+    kind: 's3',
+    time: new Date(1_732_530_000_000 + seq).toISOString(),
+    seq,
+    api: { name: 'PutObject', bucket: 'b', object: `k/${seq}/ünï`, readOnly: false },
+    request: { id: `r${seq}`, method: 'PUT', path: `/b/k/${seq}` },
+    response: { statusCode: 200 },
+    padding: pad > 0 ? 'x'.repeat(pad) : undefined,
+  };
+  return ev as unknown as AuditEvent;
+}
+
+/** `seq` of received events. */
+export function seqs(events: unknown[]): number[] {
+  return events.map((e) => (e as { seq: number }).seq);
+}
+
+export class LogCapture extends Writable {
+  lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    cb();
+  }
+  messages(): string[] {
+    return this.lines.map((l) => String(l['msg']));
+  }
+  count(substr: string): number {
+    return this.messages().filter((m) => m.includes(substr)).length;
+  }
+}
+
+export function captureLogger(level: 'debug' | 'info' | 'warn' = 'info'): { logger: Logger; logs: LogCapture } {
+  const logs = new LogCapture();
+  return { logger: createLogger(level, logs), logs };
+}
+
+export async function tempDir(t: { after: (fn: () => Promise<void> | void) => void }, prefix = 's3ap-dispatch-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Polls `cond` every 5 ms; fails with `what` after timeoutMs. Bounded: always ends. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** delivered + dropped + deadLettered = generated (+ recovered from an earlier run), nothing pending. */
+export function assertBalanced(c: DispatcherCounters, extra = ''): void {
+  assert.equal(c.queued, 0, `nothing left in memory ${extra}`);
+  assert.equal(c.spoolEvents, 0, `nothing left in the spool ${extra}`);
+  assert.equal(c.inFlight, 0, `nothing in flight ${extra}`);
+  assert.equal(c.delivered + c.dropped + c.deadLettered, c.generated + c.recovered, `delivered ${c.delivered} + dropped ${c.dropped} + deadLettered ${c.deadLettered} = generated ${c.generated} + recovered ${c.recovered} ${extra}`);
+}
+
+/** Asserts each seq in [0, n) appears exactly once, in increasing order. */
+export function assertExactlyOnceInOrder(got: number[], n: number, skip: ReadonlySet<number> = new Set()): void {
+  const want: number[] = [];
+  for (let i = 0; i < n; i++) if (!skip.has(i)) want.push(i);
+  if (got.length !== want.length || got.some((v, i) => v !== want[i])) {
+    const dup = got.filter((v, i) => got.indexOf(v) !== i);
+    const missing = want.filter((v) => !got.includes(v));
+    assert.fail(`expected ${want.length} events in order, got ${got.length}; duplicates ${JSON.stringify(dup.slice(0, 10))}, missing ${JSON.stringify(missing.slice(0, 10))}, first out-of-order at ${got.findIndex((v, i) => v !== want[i])}`);
+  }
+}
