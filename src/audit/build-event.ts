@@ -57,6 +57,12 @@ function deleteObjectsEntries(obs: RequestObservation): { objects: DeleteObjects
   return { objects, truncated: asked.truncated };
 }
 
+/** Just the API name: what metrics need when no audit target is enabled (no event is built). */
+export function apiNameOf(obs: RequestObservation, virtualHostDomains: readonly string[]): string {
+  const req = obs.req;
+  return classify({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, virtualHostDomains }).apiName;
+}
+
 export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEvent {
   const req = obs.req;
   const headers = req.headers;
@@ -84,7 +90,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
     }
   }
 
-  const socket = req.socket;
+  const socket = obs.socket;
   const peer = socket.remoteAddress ?? '';
   const client = ctx.trustedProxies.clientAddress(peer, headers);
   const tlsSocket = (socket as Partial<TLSSocket>).encrypted ? (socket as TLSSocket) : null;

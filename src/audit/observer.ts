@@ -2,7 +2,7 @@
 // With no audit target enabled it builds nothing (only the optional per-API metrics classify).
 import type { AuditSink } from '../dispatch/types.js';
 import type { RequestObservation, RequestObserver } from '../proxy/observation.js';
-import { buildEvent, type EventContext } from './build-event.js';
+import { apiNameOf, buildEvent, type EventContext } from './build-event.js';
 import type { Logger } from '../log.js';
 
 /** Per-request numbers for the admin plane's Prometheus metrics. */
@@ -27,7 +27,13 @@ export class AuditObserver implements RequestObserver {
 
   end(obs: RequestObservation): void {
     const active = this.sink.active;
-    if (!active && this.metrics === null) return;
+    if (!active) {
+      if (this.metrics !== null) {
+        const ms = (obs.endMono >= 0 ? obs.endMono : performance.now()) - obs.startMono;
+        this.metrics.observe(apiNameOf(obs, this.ctx.virtualHostDomains), obs.statusCode, obs.outcome, ms);
+      }
+      return;
+    }
     let event;
     try {
       event = buildEvent(obs, this.ctx);
@@ -42,6 +48,6 @@ export class AuditObserver implements RequestObserver {
       return;
     }
     this.metrics?.observe(event.api.name, event.response.statusCode, event.outcome, event.timing.totalMs);
-    if (active) this.sink.enqueue(event);
+    this.sink.enqueue(event);
   }
 }

@@ -5,7 +5,12 @@ import { formatHelp } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
-import { NULL_OBSERVER } from '../proxy/observation.js';
+import { AuditObserver, type RequestMetricsSink } from '../audit/observer.js';
+import { TrustedProxies } from '../audit/client-address.js';
+import type { AuditSink } from '../dispatch/types.js';
+import { SignatureGate } from '../proxy/signature-gate.js';
+import { SignatureVerifier, loadCredentialsFile } from '../s3/index.js';
+import { ConfigError } from '../errors.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -17,10 +22,37 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
+/** Parts a caller (tests, embedding) may supply instead of the defaults. */
+export interface ServerParts {
+  sink?: AuditSink;
+  metrics?: RequestMetricsSink | null;
+}
+
+const NO_SINK: AuditSink = { active: false, enqueue() {} };
+
+function signatureGate(config: ServeConfig): SignatureGate | null {
+  if (!config.credentialsFile) return null;
+  let credentials: Map<string, string>;
+  try {
+    credentials = loadCredentialsFile(config.credentialsFile);
+  } catch (err) {
+    throw new ConfigError('--credentials-file', (err as Error).message);
+  }
+  return new SignatureGate(new SignatureVerifier(credentials), config.requireValidSignature, config.virtualHostDomains);
+}
+
+export async function startServer(config: ServeConfig, logger: Logger, parts: ServerParts = {}): Promise<RunningServer> {
+  const gate = signatureGate(config);
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  const sink = parts.sink ?? NO_SINK;
+  const observer = new AuditObserver(sink, {
+    virtualHostDomains: config.virtualHostDomains, trustedProxies,
+    requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
+    hostName: config.hostName ?? hostname(),
+  }, logger, parts.metrics ?? null);
   const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
   const backend = config.backend ?? embedded!.origin;
-  const proxy = await startProxy({ config, backend, logger, observer: NULL_OBSERVER });
+  const proxy = await startProxy({ config, backend, logger, observer, gate });
   if (embedded) {
     logger.info({
       endpoint: proxy.url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,

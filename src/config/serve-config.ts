@@ -137,8 +137,10 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (cfg.requireValidSignature && !cfg.credentialsFile) {
     throw new ConfigError('--require-valid-signature', 'needs --credentials-file');
   }
-  if (cfg.backend && new URL(cfg.backend).pathname !== '/') {
-    throw new ConfigError('--backend', 'must be an origin without a path (e.g. http://minio:9000)');
+  if (cfg.backend) {
+    const u = new URL(cfg.backend);
+    if (u.pathname !== '/' || u.search) throw new ConfigError('--backend', 'must be an origin without a path (e.g. http://minio:9000)');
+    cfg.backend = u.origin;
   }
   return cfg;
 }

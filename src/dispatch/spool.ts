@@ -223,14 +223,15 @@ export class Spool {
    */
   append(items: QueueItems, from = 0, to = items.json.length): number {
     if (this.closed || this.broken) return 0;
+    const chunkMax = Math.min(WRITE_CHUNK_BYTES, this.segmentMaxBytes);
     let i = from;
     while (i < to) {
-      // one chunk of at most WRITE_CHUNK_BYTES (at least one record)
+      // one chunk of at most chunkMax bytes (at least one record): segments rotate between chunks
       let size = 0;
       let j = i;
       while (j < to) {
         const rs = recordSize(items.bytes[j]);
-        if (j > i && size + rs > WRITE_CHUNK_BYTES) break;
+        if (j > i && size + rs > chunkMax) break;
         if (this.diskBytes + this.pendingBytes + size + rs > this.opts.maxBytes) {
           this.isFull = true;
           break;
@@ -453,7 +454,7 @@ export class Spool {
 
   private async writeChunk(chunk: PendingChunk): Promise<void> {
     try {
-      if (this.active && this.active.seg.fileSize >= this.segmentMaxBytes) await this.closeActive();
+      if (this.active && this.active.seg.fileSize > 0 && this.active.seg.fileSize + chunk.buf.length > this.segmentMaxBytes) await this.closeActive();
       if (!this.active) await this.openActive();
       const a = this.active!;
       let written = 0;

@@ -49,6 +49,8 @@ export class RequestObservation {
   /** performance.now() at request start. */
   readonly startMono: number;
   readonly req: ObservedRequest;
+  /** Captured at the start: undici detaches req.socket once it has consumed the body. */
+  readonly socket: Socket;
   bytesReceived = 0;
   bytesSent = 0;
   /** performance.now() when the response head was written; -1 if never. */
@@ -73,6 +75,7 @@ export class RequestObservation {
   constructor(id: string, req: ObservedRequest) {
     this.id = id;
     this.req = req;
+    this.socket = req.socket;
     this.startEpochMs = Date.now();
     this.startMono = performance.now();
   }

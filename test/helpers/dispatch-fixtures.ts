@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { DispatcherCounters } from '../../src/dispatch/dispatcher.js';
+import { AuditDispatcher, type AuditDispatcherOptions, type DispatcherCounters } from '../../src/dispatch/dispatcher.js';
+import type { WebhookTargetConfig } from '../../src/dispatch/types.js';
+import { startHecReceiver, type HecReceiver, type HecReceiverOptions } from './hec-receiver.js';
 
 /** An event shaped like the real one (opaque to the dispatcher), carrying `seq` for ordering checks. */
 export function testEvent(seq: number, pad = 0): AuditEvent {
@@ -87,4 +89,55 @@ export function assertExactlyOnceInOrder(got: number[], n: number, skip: Readonl
     const missing = want.filter((v) => !got.includes(v));
     assert.fail(`expected ${want.length} events in order, got ${got.length}; duplicates ${JSON.stringify(dup.slice(0, 10))}, missing ${JSON.stringify(missing.slice(0, 10))}, first out-of-order at ${got.findIndex((v, i) => v !== want[i])}`);
   }
+}
+
+// ---- a dispatcher wired to a real HEC receiver --------------------------------------------------
+
+export const TOKEN = 'B5A79AAD-D822-46CC-80D1-819F80D7BFB0';
+
+export interface DispatchSetup {
+  r: HecReceiver;
+  d: AuditDispatcher;
+  dataDir: string;
+  logs: LogCapture;
+  webhook: WebhookTargetConfig;
+}
+
+type TestCtx = { after: (fn: () => Promise<void> | void) => void };
+
+/** A receiver, a dispatcher with fast retries and short batch waits, the webhook enabled. */
+export async function setupDispatch(
+  t: TestCtx,
+  o: { receiver?: HecReceiverOptions; dispatcher?: Partial<AuditDispatcherOptions>; webhook?: Partial<WebhookTargetConfig>; path?: string; receiverDown?: boolean; dataDir?: string } = {},
+): Promise<DispatchSetup> {
+  const r = await startHecReceiver({ token: TOKEN, ...o.receiver });
+  t.after(() => r.close());
+  if (o.receiverDown) await r.setMode('down');
+  const dataDir = o.dataDir ?? (await tempDir(t));
+  const { logger, logs } = captureLogger('info');
+  const d = new AuditDispatcher({ dataDir, logger, retryBaseMs: 20, retryMaxMs: 200, ...o.dispatcher });
+  t.after(() => d.close(0));
+  await d.start();
+  const webhook: WebhookTargetConfig = {
+    endpoint: r.url + (o.path ?? '/services/collector/event'),
+    authToken: TOKEN,
+    batchMaxWaitMs: 10,
+    concurrency: 1,
+    requestTimeoutMs: 2000,
+    ...o.webhook,
+  };
+  await d.setWebhook(webhook);
+  return { r, d, dataDir, logs, webhook };
+}
+
+/** Waits until every generated event is accounted for (delivered, dropped or dead-lettered). */
+export async function waitSettled(d: AuditDispatcher, timeoutMs = 8000): Promise<void> {
+  await waitUntil(
+    () => {
+      const c = d.counters();
+      return c.delivered + c.dropped + c.deadLettered >= c.generated + c.recovered && c.inFlight === 0 && c.queued === 0 && c.spoolEvents === 0;
+    },
+    timeoutMs,
+    () => `all events settled: ${JSON.stringify(d.counters())}`,
+  );
 }

@@ -42,6 +42,8 @@ export interface HecReceiverOptions {
   eventNumber?: (event: unknown) => number | undefined;
   /** Port to listen on (default 0: any free port). */
   port?: number;
+  /** Bodies larger than this (after gunzip) get 413, like HEC's max_content_length. */
+  maxContentLength?: number;
 }
 
 export interface ModeOptions {
@@ -224,6 +226,9 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       } catch {
         return answer(res, rec, 400, { text: 'Invalid data format', code: 6 });
       }
+    }
+    if (opts.maxContentLength !== undefined && body.length > opts.maxContentLength) {
+      return answer(res, rec, 413, { text: 'Content too large', code: 27 });
     }
     let values: unknown[];
     try {

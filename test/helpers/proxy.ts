@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadServeConfig } from '../../src/config/serve-config.js';
 import { createLogger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/cli/serve.js';
+import { startServer, type RunningServer, type ServerParts } from '../../src/cli/serve.js';
 import { projectRoot } from '../../src/paths.js';
 
 /** Collects pino's JSON lines so tests can read (and grep) the logs. */
@@ -29,12 +29,12 @@ export interface InProcessProxy extends RunningServer {
   close(): Promise<void>;
 }
 
-export async function startInProcessProxy(args: string[], opts: { logLevel?: string } = {}): Promise<InProcessProxy> {
+export async function startInProcessProxy(args: string[], opts: { logLevel?: string; parts?: ServerParts } = {}): Promise<InProcessProxy> {
   const dataDir = mkdtempSync(join(tmpdir(), 's3ap-proxy-'));
   const config = loadServeConfig(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'debug', ...args], {});
   const logs = new LogSink();
   const logger = createLogger(config.logLevel as 'debug', logs);
-  const running = await startServer(config, logger);
+  const running = await startServer(config, logger, opts.parts);
   return {
     ...running,
     url: running.proxy.url,

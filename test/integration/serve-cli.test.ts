@@ -26,7 +26,7 @@ test('flags win over environment, environment over the config file, the file ove
     S3AP_LISTEN: '127.0.0.1:7002', S3AP_BACKEND: 'http://env:9000', S3AP_VIRTUAL_HOST_DOMAIN: 'b.example,c.example',
   });
   assert.deepEqual(cfg.listen, { host: '127.0.0.1', port: 7003 });
-  assert.equal(cfg.backend, 'http://env:9000/');
+  assert.equal(cfg.backend, 'http://env:9000');
   assert.equal(cfg.logLevel, 'warn');
   assert.deepEqual(cfg.virtualHostDomains, ['b.example', 'c.example']);
   assert.equal(cfg.spoolMaxBytes, 2 * 1024 ** 3);
