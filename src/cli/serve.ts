@@ -8,6 +8,7 @@ import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { AuditObserver, type RequestMetricsSink } from '../audit/observer.js';
 import { TrustedProxies } from '../audit/client-address.js';
 import type { AuditSink } from '../dispatch/types.js';
+import { AuditDispatcher } from '../dispatch/dispatcher.js';
 import { SignatureGate } from '../proxy/signature-gate.js';
 import { SignatureVerifier, loadCredentialsFile } from '../s3/index.js';
 import { ConfigError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface RunningServer {
   logger: Logger;
   proxy: ProxyServer;
   embedded: EmbeddedStore | null;
+  /** The delivery pipeline (null when a caller supplied its own sink). */
+  dispatcher: AuditDispatcher | null;
   stop(): Promise<void>;
 }
 
@@ -44,11 +47,19 @@ function signatureGate(config: ServeConfig): SignatureGate | null {
 export async function startServer(config: ServeConfig, logger: Logger, parts: ServerParts = {}): Promise<RunningServer> {
   const gate = signatureGate(config);
   const trustedProxies = new TrustedProxies(config.trustedProxies);
-  const sink = parts.sink ?? NO_SINK;
+  const hostName = config.hostName ?? hostname();
+  const dispatcher = parts.sink ? null : new AuditDispatcher({
+    dataDir: config.dataDir, logger, hostName,
+    queueMaxEvents: config.queueMaxEvents, queueMaxBytes: config.queueMaxBytes,
+    spoolMaxBytes: config.spoolMaxBytes, spoolFsyncIntervalMs: config.spoolFsyncIntervalMs,
+    auditLogFile: config.auditLog, auditLogMaxBytes: config.auditLogMaxBytes, auditLogMaxFiles: config.auditLogMaxFiles,
+  });
+  await dispatcher?.start();
+  const sink: AuditSink = parts.sink ?? dispatcher ?? NO_SINK;
   const observer = new AuditObserver(sink, {
     virtualHostDomains: config.virtualHostDomains, trustedProxies,
     requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
-    hostName: config.hostName ?? hostname(),
+    hostName,
   }, logger, parts.metrics ?? null);
   const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
   const backend = config.backend ?? embedded!.origin;
@@ -59,14 +70,17 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
       region: 'us-east-1', directory: embedded.directory,
     }, `no --backend given: serving the embedded local S3 store at ${proxy.url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
   }
-  logger.info({ listen: proxy.url, backend, host: config.hostName ?? hostname() }, 's3-audit-proxy listening');
+  logger.info({ listen: proxy.url, backend, host: hostName }, 's3-audit-proxy listening');
   let stopping: Promise<void> | null = null;
   return {
-    config, logger, proxy, embedded,
+    config, logger, proxy, embedded, dispatcher,
     stop() {
       stopping ??= (async () => {
         logger.info({ inFlight: proxy.inFlight(), deadlineMs: config.shutdownTimeoutMs }, 'shutting down');
+        const started = Date.now();
         await proxy.close(config.shutdownTimeoutMs);
+        // Events of the last requests are queued by now: deliver what can be, spool the rest.
+        await dispatcher?.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
         if (embedded) await embedded.close();
         logger.info('shutdown complete');
       })();
