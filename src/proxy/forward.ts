@@ -114,6 +114,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       this.reply(400, 'InvalidRequest', 'The request could not be forwarded: ' + err.message, 'rejected', code);
       return;
     }
+    if (code.startsWith('HPE_') || code === 'HTTPParserError' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
+      // The backend answered something that is not valid HTTP.
+      this.reply(502, 'BadGateway', 'The S3 backend sent an invalid response.', 'backend-error', code);
+      return;
+    }
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT';
     const outcome = timeout || UNREACHABLE_CODES.has(code) ? 'backend-unreachable' : 'backend-error';
     if (timeout) this.reply(504, 'GatewayTimeout', 'The backend did not answer in time.', outcome, code);

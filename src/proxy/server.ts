@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { forward, type ForwardContext } from './forward.js';
 import { BodyCapture, RequestObservation, type RequestObserver } from './observation.js';
 import { nextRequestId } from './request-id.js';
-import { rawS3Error } from './s3-error-reply.js';
+import { rawS3Error, sendS3Error } from './s3-error-reply.js';
 import type { RequestGate } from './gate.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
@@ -65,6 +65,9 @@ function isDeleteObjects(req: IncomingMessage): boolean {
   return q !== -1 && /[?&]delete(?:=|&|$)/.test((req.url ?? '').slice(q));
 }
 
+/** A '%' not followed by two hex digits. */
+const INVALID_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
 export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const { config: cfg, logger, observer } = opts;
   const gate = opts.gate ?? null;
@@ -94,6 +97,20 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     headersTimeoutMs: cfg.backendHeadersTimeoutMs, bodyTimeoutMs: cfg.backendBodyTimeoutMs,
   };
 
+  /** Answer a request at the proxy with an S3 error; it is audited as `rejected`. */
+  const rejectRequest = (req: IncomingMessage, res: ServerResponse, obs: RequestObservation, status: number, code: string, message: string): void => {
+    obs.statusCode = status;
+    obs.outcome = 'rejected';
+    obs.outcomeDetail = code;
+    obs.proxyReply = { code, message };
+    const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
+    res.once('finish', done);
+    res.once('close', done);
+    obs.firstByteMono = performance.now();
+    // The body (if any) is not read: close the connection rather than drain an unknown amount.
+    obs.bytesSent = sendS3Error(res, status, code, message, (req.url ?? '/').split('?', 1)[0]!, obs.id, { connection: 'close' });
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
@@ -106,6 +123,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
         obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT);
         obs.captureSuccessBody = mayHideError(req);
       }
+    }
+    if (INVALID_PERCENT.test(req.url ?? '')) {
+      // As S3 answers it; the backend would refuse it anyway, and the key could not be audited.
+      rejectRequest(req, res, obs, 400, 'InvalidURI', "Couldn't parse the specified URI.");
+      return;
     }
     if (gate === null) {
       if (expectsContinue) res.writeContinue();
@@ -135,6 +157,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     headersTimeout: cfg.clientHeadersTimeoutMs,
     requestTimeout: cfg.clientRequestTimeoutMs,
     requireHostHeader: false,
+    // Node checks header/request timeouts on this tick (default 30 s): keep it well under the timeouts.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(cfg.clientHeadersTimeoutMs / 4))),
   };
   const server: http.Server = cfg.tlsCert && cfg.tlsKey
     ? https.createServer({ ...serverOptions, cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) })
@@ -142,8 +166,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  const answered = new WeakSet<Socket>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A request Node could not parse never reaches 'request': answer it as S3 would, then account for it.
+    // Once per connection: a client still writing after our reply must not count as more requests.
+    if (answered.has(socket)) { socket.destroy(); return; }
+    answered.add(socket);
     const id = nextRequestId();
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
     const [status, reason, code, message] = timeout
