@@ -12,6 +12,8 @@ import { AuditDispatcher } from '../dispatch/dispatcher.js';
 import { SignatureGate } from '../proxy/signature-gate.js';
 import { SignatureVerifier, loadCredentialsFile } from '../s3/index.js';
 import { ConfigError } from '../errors.js';
+import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
+import { RequestMetrics } from '../admin/metrics.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -22,6 +24,8 @@ export interface RunningServer {
   embedded: EmbeddedStore | null;
   /** The delivery pipeline (null when a caller supplied its own sink). */
   dispatcher: AuditDispatcher | null;
+  /** The admin API (its own listener). */
+  admin: AdminServer;
   stop(): Promise<void>;
 }
 
@@ -56,11 +60,15 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
   });
   await dispatcher?.start();
   const sink: AuditSink = parts.sink ?? dispatcher ?? NO_SINK;
+  const control = dispatcher ?? (isAuditControl(parts.sink) ? parts.sink : unavailableControl('audit delivery is provided by the embedding application'));
+  const requestMetrics = parts.metrics instanceof RequestMetrics ? parts.metrics : new RequestMetrics();
+  // The saved webhook is back before the S3 listener opens: the first requests are audited too.
+  if (dispatcher || isAuditControl(parts.sink)) await restorePersistedWebhook(config.dataDir, control, logger);
   const observer = new AuditObserver(sink, {
     virtualHostDomains: config.virtualHostDomains, trustedProxies,
     requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
     hostName,
-  }, logger, parts.metrics ?? null);
+  }, logger, parts.metrics === undefined ? requestMetrics : parts.metrics);
   const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
   const backend = config.backend ?? embedded!.origin;
   const proxy = await startProxy({ config, backend, logger, observer, gate });
@@ -70,18 +78,30 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
       region: 'us-east-1', directory: embedded.directory,
     }, `no --backend given: serving the embedded local S3 store at ${proxy.url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
   }
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName });
+  } catch (err) {
+    await proxy.close(0);
+    await dispatcher?.close(1000);
+    if (embedded) await embedded.close();
+    throw err;
+  }
+  logger.info({ admin: admin.url }, 'admin API listening');
   logger.info({ listen: proxy.url, backend, host: hostName }, 's3-audit-proxy listening');
   let stopping: Promise<void> | null = null;
   return {
-    config, logger, proxy, embedded, dispatcher,
+    config, logger, proxy, embedded, dispatcher, admin,
     stop() {
       stopping ??= (async () => {
         logger.info({ inFlight: proxy.inFlight(), deadlineMs: config.shutdownTimeoutMs }, 'shutting down');
         const started = Date.now();
+        admin.beginShutdown();
         await proxy.close(config.shutdownTimeoutMs);
         // Events of the last requests are queued by now: deliver what can be, spool the rest.
         await dispatcher?.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
         if (embedded) await embedded.close();
+        await admin.close();
         logger.info('shutdown complete');
       })();
       return stopping;

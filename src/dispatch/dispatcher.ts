@@ -141,12 +141,17 @@ class Batch {
   }
 }
 
-/** Logs drops at most once per interval, with counts by reason. */
-class DropReporter {
+/** Logs a recurring condition at most once per interval, with counts by reason (drops, dead letters). */
+class ThrottledLog {
   private counts: Record<string, number> = {};
   private timer: NodeJS.Timeout | null = null;
   private pending = false;
-  constructor(private readonly log: Logger, private readonly intervalMs: number) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly msg: string,
+    private readonly extra: () => Record<string, unknown> = () => ({}),
+  ) {}
   add(reason: string, n: number): void {
     this.counts[reason] = (this.counts[reason] ?? 0) + n;
     if (this.timer) {
@@ -159,7 +164,7 @@ class DropReporter {
     const counts = this.counts;
     this.counts = {};
     this.pending = false;
-    this.log.warn({ dropped: counts }, 'audit events dropped (memory queue and spool full, or no room to keep them)');
+    this.log.warn({ events: counts, ...this.extra() }, this.msg);
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.pending) this.emit();
@@ -169,10 +174,9 @@ class DropReporter {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pending) {
-      this.log.warn({ dropped: this.counts }, 'audit events dropped');
-      this.pending = false;
-    }
+    if (this.pending) this.emit();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 
@@ -189,7 +193,8 @@ export class AuditDispatcher implements AuditSink, AuditControl {
   private gen = 0;
   private readonly oldSenders = new Set<Sender>();
   private readonly liveness = new Liveness();
-  private readonly drops: DropReporter;
+  private readonly drops: ThrottledLog;
+  private readonly deadLetters: ThrottledLog;
 
   private started = false;
   private closing = false;
@@ -220,6 +225,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
   private readonly mBatchSize: Histogram;
   private readonly mLatency: Histogram;
   private recovered = 0;
+  private lastDeadLetterReply = '';
 
   constructor(opts: AuditDispatcherOptions) {
     this.opts = opts;
@@ -228,7 +234,9 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     this.backoff = { baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs, maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs };
     this.mq = new MemoryQueue(opts.queueMaxEvents ?? DEFAULTS.queueMaxEvents, opts.queueMaxBytes ?? DEFAULTS.queueMaxBytes);
     this.deadLetter = new DeadLetter(join(opts.dataDir, 'dead-letter'), this.log);
-    this.drops = new DropReporter(this.log, opts.dropLogIntervalMs ?? DEFAULTS.dropLogIntervalMs);
+    const every = opts.dropLogIntervalMs ?? DEFAULTS.dropLogIntervalMs;
+    this.drops = new ThrottledLog(this.log, every, 'audit events dropped (memory queue and spool full, or no room to keep them)');
+    this.deadLetters = new ThrottledLog(this.log, every, 'audit events refused by the receiver: written to the dead-letter file', () => ({ dir: this.deadLetter.dir, lastReply: this.lastDeadLetterReply }));
 
     const p = METRIC_PREFIX;
     const r = this.registry;
@@ -268,6 +276,8 @@ export class AuditDispatcher implements AuditSink, AuditControl {
         fsyncIntervalMs: this.opts.spoolFsyncIntervalMs ?? DEFAULTS.spoolFsyncIntervalMs,
         segmentMaxBytes: this.opts.spoolSegmentMaxBytes,
         logger: this.log,
+        // bytes taken from the memory queue and not yet on disk: never more than the queue held
+        maxPendingWriteBytes: Math.max(32 * 1024 * 1024, this.mq.maxBytes),
         onLost: (count, reason) => this.drop(reason, count),
         onWritten: () => this.schedulePump(),
       });
@@ -330,6 +340,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     await this.fileTarget?.close();
     await this.deadLetter.flush();
     this.drops.stop();
+    this.deadLetters.stop();
     this.log.info({ delivered: this.mDelivered.get('webhook'), spooled: this.spool?.events ?? 0 }, 'audit dispatcher closed');
   }
 
@@ -725,7 +736,8 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     const n = to - from;
     this.mDeadLettered.inc(n, reason);
     this.deadLetter.write(b.items.json, from, to, reason, status, redactToken(reply, t.config.authToken ?? ''), t.config.endpoint);
-    this.log.warn({ events: n, reason, statusCode: status, reply: reply.slice(0, 300), dir: this.deadLetter.dir }, 'audit events refused by the receiver: written to the dead-letter file');
+    this.lastDeadLetterReply = `${status ?? ''} ${reply.slice(0, 300)}`.trim();
+    this.deadLetters.add(reason, n);
   }
 
   // ---- admin plane ----------------------------------------------------------------------------

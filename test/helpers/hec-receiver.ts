@@ -13,7 +13,9 @@
 // the SAME port; rejectEventNumber(n) answers code 6 with invalid-event-number for the event whose
 // number is n (by default its `seq` field); setToken(t) changes the expected token.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 
 export type ReceiverMode = 'ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow';
@@ -31,6 +33,8 @@ export interface ReceivedRequest {
   /** Events accepted from this request. */
   events: number;
   reply: string;
+  /** HTTPS with client certificates: the client certificate's CN, else null. */
+  clientCertCN: string | null;
 }
 
 export interface HecReceiverOptions {
@@ -44,6 +48,8 @@ export interface HecReceiverOptions {
   port?: number;
   /** Bodies larger than this (after gunzip) get 413, like HEC's max_content_length. */
   maxContentLength?: number;
+  /** Serve HTTPS with this key and certificate; `ca` + requestCert require client certificates. */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
 }
 
 export interface ModeOptions {
@@ -65,7 +71,8 @@ export interface HecReceiver {
   envelopes: Record<string, unknown>[];
   /** Every request, answered or not, in order. */
   requests: ReceivedRequest[];
-  mode: ReceiverMode;
+  /** Current mode (change it with setMode). */
+  readonly mode: ReceiverMode;
   waitForEvents(n: number, timeoutMs?: number): Promise<void>;
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
   setMode(mode: ReceiverMode, opts?: ModeOptions): Promise<void>;
@@ -187,7 +194,10 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       status: 0,
       events: 0,
       reply: '',
+      clientCertCN: null,
     };
+    const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+    if (peer && typeof peer.subject?.CN === 'string') rec.clientCertCN = peer.subject.CN;
     requests.push(rec);
     notify();
     if (mode === 'hang') {
@@ -273,12 +283,19 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     answer(res, rec, status, body);
   };
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => handle(req, res, Buffer.concat(chunks)));
     req.on('error', () => {});
-  });
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer(
+        { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.ca, requestCert: opts.tls.requestCert === true, rejectUnauthorized: opts.tls.requestCert === true },
+        onRequest,
+      )
+    : createServer(onRequest);
+  server.on('tlsClientError', () => {});
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -305,7 +322,7 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
   };
 
   const port = await listen(opts.port ?? 0);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   const waitFor = (cond: () => boolean, what: () => string, timeoutMs: number): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -333,9 +350,6 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     requests,
     get mode() {
       return mode;
-    },
-    set mode(m: ReceiverMode) {
-      void r.setMode(m);
     },
     waitForEvents(n, timeoutMs = 5000) {
       return waitFor(() => events.length >= n, () => `${n} events (have ${events.length}, ${requests.length} requests)`, timeoutMs);

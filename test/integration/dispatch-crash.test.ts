@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditDispatcher, type DispatcherCounters } from '../../src/dispatch/dispatcher.js';
 import { startHecReceiver, type HecReceiver } from '../helpers/hec-receiver.js';
-import { assertBalanced, assertExactlyOnceInOrder, captureLogger, seqs, tempDir, TOKEN, waitSettled } from '../helpers/dispatch-fixtures.js';
+import { assertBalanced, assertExactlyOnceInOrder, captureLogger, defer, seqs, tempDir, TOKEN, waitSettled, waitUntil } from '../helpers/dispatch-fixtures.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/dispatcher-child.js', import.meta.url));
 
-function spawnChild(t: { after: (fn: () => void) => void }, args: Record<string, unknown>): { child: ChildProcess; lines: string[]; stderr: string[]; waitLine: (re: RegExp, ms: number) => Promise<string> } {
+function spawnChild(t: Parameters<typeof defer>[0], args: Record<string, unknown>): { child: ChildProcess; lines: string[]; stderr: string[]; waitLine: (re: RegExp, ms: number) => Promise<string> } {
   const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
+  defer(t, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines: string[] = [];
@@ -65,10 +65,10 @@ function killed(child: ChildProcess): Promise<void> {
   });
 }
 
-async function recover(t: { after: (fn: () => Promise<void>) => void }, dataDir: string, r: HecReceiver): Promise<{ d: AuditDispatcher; warnings: string[] }> {
+async function recover(t: Parameters<typeof defer>[0], dataDir: string, r: HecReceiver): Promise<{ d: AuditDispatcher; warnings: string[] }> {
   const { logger, logs } = captureLogger('warn');
   const d = new AuditDispatcher({ dataDir, logger, retryBaseMs: 20, retryMaxMs: 200 });
-  t.after(() => d.close(0));
+  defer(t, () => d.close(0));
   await d.start();
   await d.setWebhook({ endpoint: r.eventUrl, authToken: TOKEN, batchMaxWaitMs: 10, concurrency: 1 });
   return { d, warnings: logs.messages() };
@@ -76,7 +76,7 @@ async function recover(t: { after: (fn: () => Promise<void>) => void }, dataDir:
 
 test('SIGKILL after events were spooled (fsync 0): a new dispatcher on the same dataDir delivers every one, once, in order', async (t) => {
   const r = await startHecReceiver({ token: TOKEN });
-  t.after(() => r.close());
+  defer(t, () => r.close());
   await r.setMode('down');
   const dataDir = await tempDir(t);
   const N = 3000;
@@ -88,9 +88,12 @@ test('SIGKILL after events were spooled (fsync 0): a new dispatcher on the same 
   await killed(c.child);
   assert.equal(c.child.signalCode, 'SIGKILL');
 
-  await r.setMode('up');
+  // the receiver is still down when the new dispatcher starts: it waits, then delivers
   const { d } = await recover(t, dataDir, r);
   assert.equal(d.counters().recovered, N);
+  await waitUntil(() => d.status().state === 'down', 5000, () => `state down: ${JSON.stringify(d.status())}`);
+  assert.equal(d.status().spooled, N);
+  await r.setMode('up');
   await r.waitForEvents(N, 8000);
   await waitSettled(d);
   assertExactlyOnceInOrder(seqs(r.events), N);
@@ -100,7 +103,7 @@ test('SIGKILL after events were spooled (fsync 0): a new dispatcher on the same 
 
 test('SIGKILL at an arbitrary moment of a stream, plus a torn tail: everything reported durable is delivered, nothing twice, in order', async (t) => {
   const r = await startHecReceiver({ token: TOKEN });
-  t.after(() => r.close());
+  defer(t, () => r.close());
   await r.setMode('down');
   const dataDir = await tempDir(t);
   const c = spawnChild(t, { dataDir, endpoint: r.eventUrl, token: TOKEN, count: 0, fsyncMs: 0, mode: 'stream' });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditDispatcher } from '../../src/dispatch/dispatcher.js';
 import { PROCESS_CHANNEL } from '../../src/dispatch/sender.js';
-import { assertBalanced, assertExactlyOnceInOrder, captureLogger, seqs, setupDispatch, tempDir, testEvent, TOKEN, waitSettled } from '../helpers/dispatch-fixtures.js';
+import { assertBalanced, assertExactlyOnceInOrder, captureLogger, defer, seqs, setupDispatch, tempDir, testEvent, TOKEN, waitSettled } from '../helpers/dispatch-fixtures.js';
 
 const FORMATS = [
   { name: 'hec-event', path: '/services/collector/event' },
@@ -102,6 +102,7 @@ test('sendTestEvent bypasses the queue and reports the reply; without a webhook 
   assert.ok(res.latencyMs >= 0);
   assert.equal((r.events[0] as { kind: string }).kind, 'test');
   assert.equal(d.counters().generated, 0, 'not counted as an audit event');
+  assertBalanced(d.counters());
   r.setToken('other');
   const bad = await d.sendTestEvent();
   assert.equal(bad.ok, false);
@@ -134,7 +135,7 @@ test('the local audit log is a second target fed by the same dispatcher', async 
   // with only the file target, the dispatcher is still active
   const { logger } = captureLogger('warn');
   const only = new AuditDispatcher({ dataDir: join(dir, 'd2'), logger, auditLogFile: join(dir, 'only.jsonl') });
-  t.after(() => only.close(0));
+  defer(t, () => only.close(0));
   assert.equal(only.active, false, 'nothing enabled before start');
   await only.start();
   assert.equal(only.active, true);

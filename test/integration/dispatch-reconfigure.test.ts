@@ -4,13 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditDispatcher } from '../../src/dispatch/dispatcher.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
-import { assertBalanced, assertExactlyOnceInOrder, captureLogger, seqs, setupDispatch, sleep, testEvent, TOKEN, waitSettled, waitUntil } from '../helpers/dispatch-fixtures.js';
+import { assertBalanced, assertExactlyOnceInOrder, captureLogger, defer, seqs, setupDispatch, sleep, testEvent, TOKEN, waitSettled, waitUntil } from '../helpers/dispatch-fixtures.js';
 
 for (const concurrency of [1, 3]) {
   test(`reconfiguration under load to a second receiver (concurrency ${concurrency}): every event delivered exactly once`, async (t) => {
     const { r: a, d, webhook } = await setupDispatch(t, { webhook: { batchMaxEvents: 100, concurrency } });
     const b = await startHecReceiver({ token: 'SECOND' });
-    t.after(() => b.close());
+    defer(t, () => b.close());
     const N = 20_000;
     let seq = 0;
     const producer = (async () => {
@@ -44,7 +44,7 @@ test('reconfiguration while the old receiver is down: queued and spooled events 
   for (let i = 0; i < 1000; i++) d.enqueue(testEvent(i));
   await waitUntil(() => d.status().spooled === 1000, 5000, 'spooled');
   const b = await startHecReceiver({ token: TOKEN });
-  t.after(() => b.close());
+  defer(t, () => b.close());
   await d.setWebhook({ ...webhook, endpoint: b.eventUrl });
   assert.equal(d.status().state, 'healthy', 'a new target starts healthy');
   await b.waitForEvents(1000);
@@ -84,7 +84,7 @@ test('close(deadline) with the receiver down spools everything; a new dispatcher
   await r.setMode('up');
   const { logger } = captureLogger('warn');
   const d2 = new AuditDispatcher({ dataDir, logger, retryBaseMs: 20, retryMaxMs: 200 });
-  t.after(() => d2.close(0));
+  defer(t, () => d2.close(0));
   await d2.start();
   assert.equal(d2.counters().recovered, 700);
   await d2.setWebhook({ ...webhook, batchMaxWaitMs: 10 });

@@ -25,10 +25,11 @@ test('token revoked (403) then restored via setWebhook: events kept, state unaut
   await waitUntil(() => d.status().state === 'unauthorized', 5000, 'unauthorized');
   await waitUntil(() => d.status().spooled === 500, 5000, () => `kept in the spool: ${JSON.stringify(d.status())}`);
   const s = d.status();
-  assert.match(s.lastError ?? '', /403 code 4/);
+  const why = JSON.stringify(s);
+  assert.match(s.lastError ?? '', /403 code 4/, why);
   assert.ok(!(s.lastError ?? '').includes(TOKEN), 'no token in lastError');
-  assert.equal(s.deadLettered, 0);
-  assert.equal(s.dropped, 0);
+  assert.equal(s.deadLettered, 0, why);
+  assert.equal(s.dropped, 0, why);
   // keeps probing at backoff
   const before = r.requests.length;
   await waitUntil(() => r.requests.length > before + 2, 5000, 'probes continue');
@@ -37,7 +38,7 @@ test('token revoked (403) then restored via setWebhook: events kept, state unaut
   await waitSettled(d);
   assertExactlyOnceInOrder(seqs(r.events), 600);
   assertBalanced(d.counters());
-  assert.equal(d.status().state, 'healthy');
+  assert.equal(d.status().state, 'healthy', JSON.stringify(d.status()));
   assert.ok(!JSON.stringify(logs.lines).includes(TOKEN), 'token never logged');
   assert.equal(d.webhookConfig()?.authToken, 'Splunk NEW-TOKEN-0001');
 });

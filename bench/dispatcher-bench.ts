@@ -1,0 +1,164 @@
+// Scenario 4, run in its own process: the AuditDispatcher alone against a local HEC receiver
+// (bench/hec-sink.ts, another process).
+//   1. delivered events/s, enqueue to acknowledged delivery, plain and gzip, with body bytes per event
+//   2. spool write rate: receiver down while enqueuing, until every event is on disk
+//   3. spool drain rate: receiver back up, until every spooled event is delivered
+// Usage: node dist/bench/dispatcher-bench.js '<json args>'; prints "RESULT <json>".
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditDispatcher } from '../src/dispatch/dispatcher.js';
+import type { WebhookTargetConfig } from '../src/dispatch/types.js';
+import { createLogger } from '../src/log.js';
+import { sampleEvent } from './sample-event.js';
+
+interface Args {
+  endpoint: string;
+  token: string;
+  control: string;
+  /** Events per delivery phase, and for the spool phases. */
+  events: number;
+  spoolEvents: number;
+}
+
+interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number }
+
+const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const MAX_QUEUED = 20_000;
+const WAIT_MS = 90_000;
+
+async function sink(): Promise<SinkStats> {
+  const r = await fetch(`${args.control}/stats`);
+  return (await r.json()) as SinkStats;
+}
+async function sinkMode(m: 'ok' | 'down' | 'hang'): Promise<void> {
+  const r = await fetch(`${args.control}/mode?m=${m}`, { method: 'POST' });
+  if (!r.ok) throw new Error(`receiver mode ${m}: ${r.status}`);
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const dataDir = mkdtempSync(join(tmpdir(), 's3ap-bench-dispatch-'));
+const d = new AuditDispatcher({
+  dataDir,
+  logger: createLogger('warn', process.stderr),
+  // Product defaults for the queue and spool; short retry backoff so the drain starts promptly
+  // once the receiver is back (the product default starts at 1 s and caps at 30 s).
+  retryBaseMs: 50,
+  retryMaxMs: 250,
+});
+await d.start();
+const webhook: WebhookTargetConfig = { endpoint: args.endpoint, authToken: args.token };
+
+let seq = 0;
+/** Enqueues n events, keeping at most MAX_QUEUED in memory (the request path never waits; a bench loop may). */
+async function enqueuePaced(n: number): Promise<void> {
+  const end = seq + n;
+  while (seq < end) {
+    if (d.counters().queued < MAX_QUEUED) {
+      const stop = Math.min(end, seq + 1000);
+      for (; seq < stop; seq++) d.enqueue(sampleEvent(seq));
+    } else await tick();
+  }
+}
+
+async function until(cond: () => boolean, what: string): Promise<number> {
+  const end = performance.now() + WAIT_MS;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(d.counters())}`);
+    await sleep(1);
+  }
+  return performance.now();
+}
+
+async function deliveryPhase(gzip: boolean): Promise<Record<string, number>> {
+  await d.setWebhook({ ...webhook, gzip });
+  const before = await sink();
+  const base = d.counters().delivered;
+  const dropped0 = d.counters().dropped;
+  const n = args.events;
+  const t0 = performance.now();
+  const finished = until(() => d.counters().delivered >= base + n, `${n} delivered`);
+  await enqueuePaced(n);
+  const tEnq = performance.now();
+  const t1 = await finished;
+  await sleep(50);
+  const after = await sink();
+  const ev = after.events - before.events;
+  return {
+    events: n,
+    seconds: (t1 - t0) / 1000,
+    eventsPerSec: n / ((t1 - t0) / 1000),
+    enqueueSeconds: (tEnq - t0) / 1000,
+    receivedEvents: ev,
+    requests: after.requests - before.requests,
+    bodyBytesPerEvent: (after.bodyBytes - before.bodyBytes) / ev,
+    wireBodyBytesPerEvent: (after.bodyWireBytes - before.bodyWireBytes) / ev,
+    wireTotalBytesPerEvent: (after.socketBytesRead - before.socketBytesRead) / ev,
+    dropped: d.counters().dropped - dropped0,
+    invalid: after.invalid - before.invalid,
+  };
+}
+
+const result: Record<string, unknown> = { eventJsonBytes: Buffer.byteLength(JSON.stringify(sampleEvent(123456))) };
+try {
+  // warm-up (JIT, connections)
+  await d.setWebhook(webhook);
+  await enqueuePaced(20_000);
+  await until(() => d.counters().delivered >= 20_000, 'warm-up delivered');
+
+  result['plain'] = await deliveryPhase(false);
+  result['gzip'] = await deliveryPhase(true);
+
+  // Spool: receiver down while enqueuing.
+  await d.setWebhook(webhook);
+  await sinkMode('down');
+  const m = args.spoolEvents;
+  const c0 = d.counters();
+  const spooled0 = c0.spooled;
+  const tS0 = performance.now();
+  await enqueuePaced(m);
+  const tS1 = await until(() => {
+    const c = d.counters();
+    return c.queued === 0 && c.inFlight === 0 && c.spoolPendingBytes === 0 && c.spooled - spooled0 >= m;
+  }, `${m} events in the spool`);
+  const c1 = d.counters();
+  result['spoolWrite'] = {
+    events: m,
+    seconds: (tS1 - tS0) / 1000,
+    eventsPerSec: m / ((tS1 - tS0) / 1000),
+    spoolEventsHeld: c1.spoolEvents,
+    dropped: c1.dropped - c0.dropped,
+    deliveredWhileDown: c1.delivered - c0.delivered,
+  };
+
+  // Drain: receiver back.
+  const base = d.counters().delivered;
+  const held = d.counters().spoolEvents;
+  const before = await sink();
+  const tUp = performance.now();
+  await sinkMode('ok');
+  let tFirst = 0;
+  const tEnd = await until(() => {
+    const c = d.counters();
+    if (tFirst === 0 && c.delivered > base) tFirst = performance.now();
+    return c.spoolEvents === 0 && c.delivered >= base + held;
+  }, 'spool drained');
+  const after = await sink();
+  result['spoolDrain'] = {
+    events: held,
+    secondsFromUp: (tEnd - tUp) / 1000,
+    secondsFromFirstDelivery: (tEnd - tFirst) / 1000,
+    eventsPerSec: held / ((tEnd - tFirst) / 1000),
+    eventsPerSecFromUp: held / ((tEnd - tUp) / 1000),
+    receivedEvents: after.events - before.events,
+  };
+  result['counters'] = d.counters();
+} catch (err) {
+  result['error'] = (err as Error).message;
+}
+await d.close(2000).catch(() => {});
+rmSync(dataDir, { recursive: true, force: true });
+process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+process.exit(0);

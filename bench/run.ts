@@ -1,0 +1,665 @@
+// `npm run bench`: the benchmark suite. Starts everything itself on 127.0.0.1 (nginx backend, HEC
+// receiver, the proxies), runs the five scenarios, prints a table and writes bench/results/latest.json
+// and latest.md. Every comparison is a ratio against anchors measured in the same run.
+//
+// Knobs (environment): BENCH_DURATION (s per wrk run, default 6), BENCH_RATE (open-loop req/s, 500),
+// BENCH_LATENCY_DURATION (s, 6), BENCH_LARGE_MIB (1024), BENCH_LARGE_REPS (best of N, 1), BENCH_DISPATCH_EVENTS (100000),
+// BENCH_SPOOL_EVENTS (100000), BENCH_SCENARIOS (e.g. "1,2,3,4,5").
+import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { projectRoot } from '../src/paths.js';
+import { cpuSeconds, ForeignCpu, run, sleep, spawnReady, statusKiB, treeCpuSeconds, which, freePort, type Child } from './lib/proc.js';
+import { backendConfig, proxyConfig, startNginx } from './lib/nginx.js';
+import { runWrk, writeWrkScript, S3_HEADERS, type WrkResult } from './lib/wrk.js';
+import { machineInfo } from './lib/machine.js';
+import { renderMarkdown, renderConsole, type Results, type LoadRow, type LatencyRow, type LargeRow, type TargetCheck } from './lib/report.js';
+
+const env = process.env;
+const num = (k: string, d: number): number => (env[k] !== undefined && Number.isFinite(Number(env[k])) ? Number(env[k]) : d);
+const CFG = {
+  durationS: num('BENCH_DURATION', 6),
+  rate: num('BENCH_RATE', 500),
+  latencyS: num('BENCH_LATENCY_DURATION', 6),
+  largeMiB: num('BENCH_LARGE_MIB', 1024),
+  largeReps: num('BENCH_LARGE_REPS', 1),
+  dispatchEvents: num('BENCH_DISPATCH_EVENTS', 100_000),
+  spoolEvents: num('BENCH_SPOOL_EVENTS', 100_000),
+  scenarios: new Set((env['BENCH_SCENARIOS'] ?? '1,2,3,4,5').split(',').map((s) => s.trim())),
+};
+const HEC_TOKEN = '9d1b3c2e-bench-4f00-8000-000000000001';
+const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const GET_PATH = '/bench/obj-4k';
+const PUT_PATH = '/bench/put/obj-4k';
+const BIG_PATH = '/bench/big';
+const BIG_PUT_PATH = '/bench/upload/big';
+
+const ROOT = projectRoot();
+const NODE = process.execPath;
+const DIST = join(ROOT, 'dist');
+const t0 = Date.now();
+const log = (msg: string): void => { process.stdout.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0)}s] ${msg}\n`); };
+
+// ---- tools and machine ----------------------------------------------------------------------------
+
+const tools = { wrk: which('wrk'), nginx: which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : null), curl: which('curl') };
+const machine = machineInfo(tools);
+const skipped: string[] = [];
+if (!tools.wrk) skipped.push('wrk not found (apt-get install wrk): skipped the load scenarios 1 (small objects) and 5 (degraded receiver).');
+if (!tools.nginx) skipped.push('nginx not found (apt-get install nginx): skipped the nginx anchors (direct nginx, nginx proxy_pass); the backend is a minimal node http server (bench/node-backend.ts).');
+if (!tools.curl) skipped.push('curl not found: large objects use a node http client instead.');
+for (const s of ['1', '2', '3', '4', '5']) if (!CFG.scenarios.has(s)) skipped.push(`scenario ${s} not selected (BENCH_SCENARIOS).`);
+
+const benchEnv = Object.entries(env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' ');
+const command = `${benchEnv ? benchEnv + ' ' : ''}${env['npm_lifecycle_event'] === 'bench' ? 'npm run bench' : `node ${process.argv.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}`}`;
+
+// ---- work directory (tmpfs when there is one: the backend's disk must not be what is measured) -----
+
+function workBase(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    const free = os.freemem();
+    if (free > (CFG.largeMiB * 3 + 2048) * 1024 * 1024) return '/dev/shm';
+  } catch { /* fall through */ }
+  return os.tmpdir();
+}
+const WORK = mkdtempSync(join(workBase(), 's3ap-bench-'));
+const WWW = join(WORK, 'www');
+mkdirSync(join(WWW, 'bench', 'put'), { recursive: true });
+mkdirSync(join(WWW, 'bench', 'upload'), { recursive: true });
+writeFileSync(join(WWW, 'bench', 'obj-4k'), randomBytes(4096));
+writeFileSync(join(WWW, 'bench', 'put', 'obj-4k'), randomBytes(4096));
+
+const children: Child[] = [];
+const track = <T extends { child: Child }>(x: T): T => { children.push(x.child); return x; };
+
+// ---- backend and receiver ---------------------------------------------------------------------------
+
+interface Endpoint { url: string; pid: number; tree: boolean; stop(): Promise<void> }
+
+async function startBackend(): Promise<Endpoint & { kind: string }> {
+  if (tools.nginx) {
+    const port = await freePort();
+    const prefix = join(WORK, 'nginx-backend');
+    mkdirSync(prefix, { recursive: true });
+    const n = await startNginx('nginx-backend', tools.nginx, prefix, backendConfig(prefix, WWW, port, 1), port);
+    children.push(n.child);
+    return { kind: 'nginx (static GET, dav_methods PUT, 1 worker)', url: n.url, pid: n.child.pid, tree: true, stop: () => n.child.stop() };
+  }
+  const r = track(await spawnReady('node-backend', NODE, [join(DIST, 'bench', 'node-backend.js'), WWW], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined)));
+  return { kind: 'node http (bench/node-backend.ts)', url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
+}
+
+interface Sink { url: string; control: string; pid: number; stop(): Promise<void> }
+interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number; hanging: number }
+
+async function startSink(): Promise<Sink> {
+  const r = track(await spawnReady('hec-sink', NODE, [join(DIST, 'bench', 'hec-sink.js'), HEC_TOKEN], (l) => (l.startsWith('READY ') ? (JSON.parse(l.slice(6)) as { url: string; control: string }) : undefined)));
+  return { ...r.value, pid: r.child.pid, stop: () => r.child.stop() };
+}
+async function sinkStats(s: Sink): Promise<SinkStats> {
+  return (await (await fetch(`${s.control}/stats`)).json()) as SinkStats;
+}
+async function sinkMode(s: Sink, m: 'ok' | 'down' | 'hang'): Promise<void> {
+  const r = await fetch(`${s.control}/mode?m=${m}`, { method: 'POST' });
+  if (!r.ok) throw new Error(`receiver mode ${m}: HTTP ${r.status}`);
+}
+
+// ---- the proxies ------------------------------------------------------------------------------------
+
+type AuditMode = 'off' | 'webhook' | 'file';
+let auditTransport: string | null = null;
+let adminApiWorks: boolean | null = null;
+
+interface S3ap extends Endpoint { dataDir: string; transport: string; child: Child }
+
+function cliArgs(backend: string, dataDir: string, extra: string[]): string[] {
+  return ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--admin-token', ADMIN_TOKEN, '--backend', backend,
+    '--data-dir', dataDir, '--log-level', 'info', '--shutdown-timeout', '2s', ...extra];
+}
+
+async function spawnCli(name: string, args: string[], nodeFlags: string[] = []): Promise<{ child: Child; url: string; adminUrl: string | null }> {
+  let adminUrl: string | null = null;
+  const r = await spawnReady(name, NODE, [...nodeFlags, join(DIST, 'src', 'cli', 'main.js'), 'serve', ...args], (line) => {
+    try {
+      const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string; url?: string };
+      if (rec.msg === 'admin API listening') adminUrl = rec.admin ?? rec.url ?? rec.listen ?? null;
+      if (rec.msg === 's3-audit-proxy listening' && rec.listen) return rec.listen;
+    } catch { /* not JSON */ }
+    return undefined;
+  }, { env: { PATH: env['PATH'], HOME: env['HOME'] } });
+  children.push(r.child);
+  if (adminUrl === null) {
+    // the admin listener may log after the S3 listener: give it a moment
+    for (let i = 0; i < 10 && adminUrl === null; i++) {
+      await sleep(30);
+      for (const line of r.child.lines) {
+        try {
+          const rec = JSON.parse(line) as { msg?: string; admin?: string; url?: string; listen?: string };
+          if (rec.msg === 'admin API listening') adminUrl = rec.admin ?? rec.url ?? rec.listen ?? null;
+        } catch { /* skip */ }
+      }
+    }
+  }
+  return { child: r.child, url: r.value, adminUrl };
+}
+
+async function enableViaAdmin(adminUrl: string, sink: Sink): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const res = await fetch(`${adminUrl.replace(/\/$/, '')}/api/v1/audit-webhook/enable`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, authToken: HEC_TOKEN }),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    return { ok: res.ok, detail: `HTTP ${res.status} ${text.slice(0, 200)}` };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
+  }
+}
+
+/** s3-audit-proxy with audit off, on (webhook to the HEC sink), or on (JSONL file). */
+async function startS3ap(mode: AuditMode, backend: string, sink: Sink, nodeFlags: string[] = []): Promise<S3ap> {
+  const dataDir = mkdtempSync(join(WORK, `s3ap-${mode}-`));
+  const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
+  const mk = (child: Child, url: string, transport: string): S3ap => ({
+    url, pid: child.pid, tree: false, dataDir, transport, child,
+    stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
+  });
+  if (mode !== 'webhook' || adminApiWorks !== false) {
+    const c = await spawnCli(`s3ap-${mode}`, cliArgs(backend, dataDir, extra), nodeFlags);
+    if (mode === 'off') return mk(c.child, c.url, 'none');
+    if (mode === 'file') return mk(c.child, c.url, 'JSONL file (--audit-log)');
+    const res = c.adminUrl ? await enableViaAdmin(c.adminUrl, sink) : { ok: false, detail: 'no "admin API listening" line from the CLI' };
+    if (res.ok) {
+      adminApiWorks = true;
+      auditTransport = 'webhook enabled through the admin API (POST /api/v1/audit-webhook/enable)';
+      return mk(c.child, c.url, 'webhook (admin API)');
+    }
+    adminApiWorks = false;
+    auditTransport = `webhook enabled in-process with AuditDispatcher.setWebhook() by bench/proxy-host.ts (same startServer() as the CLI), because the admin API did not answer: ${res.detail}`;
+    log(`admin API not available (${res.detail}); using bench/proxy-host.ts`);
+    await c.child.stop();
+  }
+  const webhook = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, authToken: HEC_TOKEN });
+  const r = await spawnReady(`s3ap-host-${mode}`, NODE, [...nodeFlags, join(DIST, 'bench', 'proxy-host.js'), ...cliArgs(backend, dataDir, extra)], (line) => {
+    try {
+      const rec = JSON.parse(line) as { msg?: string; listen?: string };
+      if (rec.msg === 'bench proxy-host ready' && rec.listen) return rec.listen;
+    } catch { /* not JSON */ }
+    return undefined;
+  }, { env: { PATH: env['PATH'], HOME: env['HOME'], BENCH_WEBHOOK: webhook } });
+  children.push(r.child);
+  return mk(r.child, r.value, 'webhook (in-process setWebhook)');
+}
+
+async function startHttpProxy(backend: string): Promise<Endpoint> {
+  const r = track(await spawnReady('http-proxy', NODE, [join(DIST, 'bench', 'minimal-http-proxy.js'), backend], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined)));
+  return { url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
+}
+
+async function startNginxProxy(backendPort: number): Promise<Endpoint> {
+  const port = await freePort();
+  const prefix = mkdtempSync(join(WORK, 'nginx-proxy-'));
+  const n = await startNginx('nginx-proxy', tools.nginx!, prefix, proxyConfig(prefix, backendPort, port, 1), port);
+  children.push(n.child);
+  return { url: n.url, pid: n.child.pid, tree: true, stop: () => n.child.stop() };
+}
+
+const cpuOf = (e: { pid: number; tree: boolean }): number => (e.tree ? treeCpuSeconds(e.pid) : cpuSeconds(e.pid));
+
+// ---- scenario 1: small objects ---------------------------------------------------------------------
+//
+// Every target is started first and the wrk runs are interleaved: for each (method, connections)
+// cell, two rounds of half the duration, the second in reverse order (ABC..CBA), so a change in the
+// background load of a shared machine hits every row alike. Latency percentiles of a cell are the
+// mean of its two rounds; req/s is total requests over total time.
+
+const SCRIPTS = join(WORK, 'wrk');
+mkdirSync(SCRIPTS, { recursive: true });
+const getScript = writeWrkScript(SCRIPTS, 'get-4k', 'GET', GET_PATH, 0);
+const putScript = writeWrkScript(SCRIPTS, 'put-4k', 'PUT', PUT_PATH, 4096);
+
+interface RowSpec { method: 'GET' | 'PUT'; connections: number }
+const FULL: RowSpec[] = [{ method: 'GET', connections: 32 }, { method: 'PUT', connections: 32 }, { method: 'GET', connections: 256 }, { method: 'PUT', connections: 256 }];
+
+interface LoadTarget { id: string; label: string; ep: Endpoint; sink: Sink | null; only32: boolean; node: boolean }
+
+interface Cell { requests: number; seconds: number; cpu: number; hecCpu: number; errors: number; p50: number[]; p99: number[]; p999: number[]; max: number; foreign: number[] }
+
+async function measure(t: LoadTarget, s: RowSpec, seconds: number, cell: Cell): Promise<WrkResult> {
+  const cpu0 = cpuOf(t.ep);
+  const hec0 = t.sink ? treeCpuSeconds(t.sink.pid) : 0;
+  const foreign = new ForeignCpu();
+  const w = await runWrk(tools.wrk!, t.ep.url, s.method === 'GET' ? getScript : putScript, s.connections, seconds);
+  cell.foreign.push(foreign.cores());
+  cell.cpu += cpuOf(t.ep) - cpu0;
+  cell.hecCpu += t.sink ? treeCpuSeconds(t.sink.pid) - hec0 : 0;
+  cell.requests += w.requests;
+  cell.seconds += w.durationS;
+  cell.errors += w.errors.connect + w.errors.read + w.errors.write + w.errors.status + w.errors.timeout;
+  cell.p50.push(w.p50);
+  cell.p99.push(w.p99);
+  cell.p999.push(w.p999);
+  cell.max = Math.max(cell.max, w.max);
+  return w;
+}
+
+const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
+const r2 = (v: number): number => Math.round(v * 100) / 100;
+
+function cellRow(t: LoadTarget, s: RowSpec, c: Cell): LoadRow {
+  return {
+    id: t.id, label: t.label, method: s.method, connections: s.connections,
+    requests: c.requests, rps: Math.round(c.requests / c.seconds), p50: r2(mean(c.p50)), p99: r2(mean(c.p99)), p999: r2(mean(c.p999)), max: c.max, errors: c.errors,
+    cpuPer10k: t.id === 'direct' ? null : round3((c.cpu / Math.max(1, c.requests)) * 10_000),
+    cpuPct: t.id === 'direct' ? null : Math.round((c.cpu / c.seconds) * 100),
+    hecCpuPer10k: t.sink ? round3((c.hecCpu / Math.max(1, c.requests)) * 10_000) : null,
+    rssMiB: t.ep.pid > 0 && !t.ep.tree ? kibToMiB(statusKiB(t.ep.pid, 'VmRSS')) : null,
+    foreignCores: r2(mean(c.foreign)),
+  };
+}
+
+const requestsSent = new Map<string, number>();
+async function warmUp(t: LoadTarget): Promise<void> {
+  for (const script of [getScript, putScript]) {
+    const w = await runWrk(tools.wrk!, t.ep.url, script, 32, 1);
+    requestsSent.set(t.id, (requestsSent.get(t.id) ?? 0) + w.requests);
+  }
+}
+
+async function smallObjects(targets: LoadTarget[]): Promise<LoadRow[]> {
+  for (const t of targets) if (t.node) await warmUp(t);
+  const rows: LoadRow[] = [];
+  const half = CFG.durationS / 2;
+  for (const s of FULL) {
+    const list = targets.filter((t) => !(t.only32 && s.connections !== 32));
+    const cells = new Map<string, Cell>(list.map((t) => [t.id, { requests: 0, seconds: 0, cpu: 0, hecCpu: 0, errors: 0, p50: [], p99: [], p999: [], max: 0, foreign: [] }]));
+    for (const order of [list, [...list].reverse()]) {
+      for (const t of order) {
+        const w = await measure(t, s, half, cells.get(t.id)!);
+        requestsSent.set(t.id, (requestsSent.get(t.id) ?? 0) + w.requests);
+      }
+    }
+    for (const t of list) {
+      const row = cellRow(t, s, cells.get(t.id)!);
+      rows.push(row);
+      log(`${t.label} ${s.method} c=${s.connections}: ${row.rps} req/s p50 ${row.p50} p99 ${row.p99} p99.9 ${row.p999} ms, cpu ${row.cpuPer10k ?? '-'} s/10k (${row.cpuPct ?? '-'}%), errors ${row.errors}, foreign load ${row.foreignCores} cores`);
+    }
+  }
+  return rows;
+}
+
+// ---- scenario 2: open-loop latency --------------------------------------------------------------------
+
+interface OpenLoopOut { requests: number; errors: number; samples: number[]; scheduledSamples: number[] }
+
+async function openLoop(url: string, seconds: number): Promise<OpenLoopOut> {
+  const arg = JSON.stringify({ url, path: GET_PATH, rate: CFG.rate, durationS: seconds, warmupS: 0.3 });
+  const r = await spawnReady('open-loop', NODE, [join(DIST, 'bench', 'open-loop.js'), arg], (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as OpenLoopOut) : undefined), { timeoutMs: (seconds + 30) * 1000 });
+  await r.child.exited;
+  return r.value;
+}
+
+function pctOf(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Interleaved like scenario 1: two rounds, the second in reverse order; samples are pooled. */
+async function addedLatency(targets: Array<{ id: string; label: string; url: string }>): Promise<LatencyRow[]> {
+  const pooled = new Map<string, { requests: number; errors: number; s: number[]; sched: number[]; foreign: number[] }>(targets.map((t) => [t.id, { requests: 0, errors: 0, s: [], sched: [], foreign: [] }]));
+  for (const order of [targets, [...targets].reverse()]) {
+    for (const t of order) {
+      const foreign = new ForeignCpu();
+      const o = await openLoop(t.url, CFG.latencyS / 2);
+      const p = pooled.get(t.id)!;
+      p.foreign.push(foreign.cores());
+      p.requests += o.requests;
+      p.errors += o.errors;
+      p.s.push(...o.samples);
+      p.sched.push(...o.scheduledSamples);
+      requestsSent.set(t.id, (requestsSent.get(t.id) ?? 0) + o.requests);
+    }
+  }
+  const rows: LatencyRow[] = [];
+  for (const t of targets) {
+    const p = pooled.get(t.id)!;
+    const s = p.s.sort((a, b) => a - b);
+    const sc = p.sched.sort((a, b) => a - b);
+    const row: LatencyRow = {
+      label: t.label, requests: p.requests, errors: p.errors,
+      p50: pctOf(s, 50), p90: pctOf(s, 90), p99: pctOf(s, 99), p999: pctOf(s, 99.9), max: s[s.length - 1] ?? NaN,
+      scheduledP50: pctOf(sc, 50), scheduledP99: pctOf(sc, 99), addedP50: null, addedP99: null, foreignCores: r2(mean(p.foreign)),
+    };
+    rows.push(row);
+    log(`latency ${t.label} @${CFG.rate}/s: p50 ${row.p50} p99 ${row.p99} p99.9 ${row.p999} ms (errors ${row.errors}, foreign load ${row.foreignCores} cores)`);
+  }
+  return rows;
+}
+
+// ---- scenario 3: large objects ------------------------------------------------------------------------
+
+function makeBigFile(path: string, bytes: number): void {
+  const chunk = randomBytes(1024 * 1024);
+  const fd = openSync(path, 'w');
+  try {
+    let left = bytes;
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      writeSync(fd, chunk, 0, n);
+      left -= n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const AUTH_ARGS = Object.entries(S3_HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+
+async function transfer(method: 'GET' | 'PUT', url: string, file: string, bytes: number): Promise<{ mbps: number; seconds: number; ok: boolean; detail: string }> {
+  if (tools.curl) {
+    const args = method === 'GET'
+      ? ['-sS', '-o', '/dev/null', ...AUTH_ARGS, '-w', '%{http_code} %{size_download} %{time_total}', url]
+      : ['-sS', '-T', file, '-o', '/dev/null', ...AUTH_ARGS, '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '-w', '%{http_code} %{size_upload} %{time_total}', url];
+    const r = await run(tools.curl, args, 300_000);
+    const [code, size, time] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
+    const ok = code >= 200 && code < 300 && size === bytes;
+    return { mbps: ok ? size / time / 1e6 : 0, seconds: time, ok, detail: `HTTP ${code}, ${size} bytes ${r.stderr.trim()}` };
+  }
+  // node fallback: stream 1 MiB chunks, discard the response
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method, headers: { ...S3_HEADERS, ...(method === 'PUT' ? { 'content-length': bytes } : {}) } }, (res) => {
+      let got = 0;
+      res.on('data', (c: Buffer) => { got += c.length; });
+      res.on('end', () => {
+        const s = (performance.now() - started) / 1000;
+        const n = method === 'GET' ? got : bytes;
+        const ok = (res.statusCode ?? 0) < 300 && n === bytes;
+        resolve({ mbps: ok ? n / s / 1e6 : 0, seconds: s, ok, detail: `HTTP ${res.statusCode}` });
+      });
+    });
+    req.on('error', (err) => resolve({ mbps: 0, seconds: 0, ok: false, detail: err.message }));
+    if (method === 'PUT') {
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      let left = bytes;
+      const pump = (): void => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { req.once('drain', pump); return; }
+        }
+        req.end();
+      };
+      pump();
+    } else req.end();
+  });
+}
+
+async function largeObjects(list: Array<{ label: string; url: string; pid: number | null }>, bigFile: string, bytes: number): Promise<LargeRow[]> {
+  const best = new Map<string, { get: number; put: number; problems: string[] }>(list.map((t) => [t.label, { get: 0, put: 0, problems: [] }]));
+  for (let rep = 0; rep < CFG.largeReps; rep++) {
+    for (const method of ['GET', 'PUT'] as const) {
+      for (const t of list) {
+        const r = await transfer(method, t.url + (method === 'GET' ? BIG_PATH : BIG_PUT_PATH), bigFile, bytes);
+        rmSync(join(WWW, 'bench', 'upload', 'big'), { force: true });
+        const b = best.get(t.label)!;
+        if (!r.ok) b.problems.push(`${method}: ${r.detail}`);
+        if (method === 'GET') b.get = Math.max(b.get, Math.round(r.mbps));
+        else b.put = Math.max(b.put, Math.round(r.mbps));
+        log(`large ${method} ${t.label}: ${Math.round(r.mbps)} MB/s${r.ok ? '' : ` (${r.detail})`}`);
+      }
+    }
+  }
+  return list.map((t) => {
+    const b = best.get(t.label)!;
+    return { label: t.label, getMBps: b.get, putMBps: b.put, getRatioVsNginx: null, putRatioVsNginx: null, getRatioVsDirect: null, putRatioVsDirect: null, peakRssMiB: t.pid ? kibToMiB(statusKiB(t.pid, 'VmHWM')) : null, problems: b.problems.join('; ') || null };
+  });
+}
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+function round3(x: number): number { return Math.round(x * 1000) / 1000; }
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a !== null && a !== undefined && b !== null && b !== undefined && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+}
+function kibToMiB(k: number | null): number | null { return k === null ? null : Math.round((k / 1024) * 10) / 10; }
+
+// ---- main ------------------------------------------------------------------------------------------
+
+const results: Results = {
+  date: new Date().toISOString(),
+  command,
+  machine,
+  config: { ...CFG, scenarios: [...CFG.scenarios] },
+  backend: '',
+  auditTransport: null,
+  skipped,
+  load: [],
+  latency: [],
+  large: [],
+  largeBytes: CFG.largeMiB * 1024 * 1024,
+  dispatcher: null,
+  degraded: [],
+  auditDelivery: null,
+  peakRssSmallMiB: null,
+  targets: [],
+  durationS: 0,
+  foreignCoresOverall: null,
+  notes: [],
+};
+
+async function main(): Promise<void> {
+  log(`work dir ${WORK}; wrk ${tools.wrk ? 'yes' : 'NO'}, nginx ${tools.nginx ? 'yes' : 'NO'}, curl ${tools.curl ? 'yes' : 'NO'}`);
+  for (const s of skipped) log(`SKIP: ${s}`);
+  const backend = await startBackend();
+  results.backend = backend.kind;
+  const backendPort = Number(new URL(backend.url).port);
+  const sink = await startSink();
+  const wrkOk = tools.wrk !== null;
+  const s1 = CFG.scenarios.has('1') && wrkOk;
+  const s2 = CFG.scenarios.has('2');
+  const s5 = CFG.scenarios.has('5') && wrkOk;
+  const overall = new ForeignCpu();
+
+  if (s1 || s2 || s5) {
+    // Start every target of scenarios 1, 2 and 5 up front (idle ones cost nothing).
+    const targets: LoadTarget[] = [{ id: 'direct', label: 'direct to backend', ep: backend, sink: null, only32: false, node: false }];
+    const stops: Array<() => Promise<void>> = [];
+    if (tools.nginx) {
+      const np = await startNginxProxy(backendPort);
+      stops.push(np.stop);
+      targets.push({ id: 'nginx', label: 'nginx proxy_pass (keepalive)', ep: np, sink: null, only32: false, node: false });
+    }
+    if (s1) {
+      const hp = await startHttpProxy(backend.url);
+      stops.push(hp.stop);
+      targets.push({ id: 'http-proxy', label: 'minimal http-proxy (keep-alive agent)', ep: hp, sink: null, only32: false, node: true });
+    }
+    const off = await startS3ap('off', backend.url, sink);
+    stops.push(off.stop);
+    targets.push({ id: 's3ap-off', label: 's3-audit-proxy, audit off', ep: off, sink: null, only32: false, node: true });
+    const hec0 = await sinkStats(sink);
+    const on = await startS3ap('webhook', backend.url, sink);
+    stops.push(on.stop);
+    results.auditTransport = auditTransport;
+    targets.push({ id: 's3ap-on', label: 's3-audit-proxy, audit on (webhook)', ep: on, sink, only32: false, node: true });
+    if (s1) {
+      const file = await startS3ap('file', backend.url, sink);
+      stops.push(file.stop);
+      targets.push({ id: 's3ap-file', label: 's3-audit-proxy, audit on (JSONL file)', ep: file, sink: null, only32: true, node: true });
+    }
+
+    if (s1) results.load.push(...await smallObjects(targets));
+    if (s2) {
+      if (!s1) for (const t of targets) if (t.node) await warmUp(t);
+      results.latency.push(...await addedLatency(targets.filter((t) => ['direct', 'nginx', 's3ap-off', 's3ap-on'].includes(t.id)).map((t) => ({ id: t.id, label: t.label, url: t.ep.url }))));
+    }
+    results.peakRssSmallMiB = kibToMiB(statusKiB(on.pid, 'VmHWM'));
+    // Every request through the audit-on proxy so far should have reached the receiver as one event.
+    await sleep(1500);
+    const hec1 = await sinkStats(sink);
+    const sent = requestsSent.get('s3ap-on') ?? 0;
+    results.auditDelivery = { transport: on.transport, eventsAtReceiver: hec1.events - hec0.events, requestsCompletedByClients: sent, invalidBodies: hec1.invalid - hec0.invalid, rejectedRequests: hec1.rejected - hec0.rejected };
+    log(`HEC received ${hec1.events - hec0.events} events for ${sent} requests completed through the audit-on proxy (wrk and open-loop counts; wrk does not count requests in flight when it stops)`);
+
+    if (s5) {
+      // healthy, hang, down, then healthy again once the spool has drained; healthy = mean of both.
+      const t = targets.find((x) => x.id === 's3ap-on')!;
+      const spec: RowSpec = { method: 'GET', connections: 32 };
+      const half = CFG.durationS / 2;
+      const run5 = async (label: string): Promise<LoadRow> => {
+        const cell: Cell = { requests: 0, seconds: 0, cpu: 0, hecCpu: 0, errors: 0, p50: [], p99: [], p999: [], max: 0, foreign: [] };
+        await measure(t, spec, half, cell);
+        const row = cellRow(t, spec, cell);
+        log(`degraded: receiver ${label}: ${row.rps} req/s p99 ${row.p99} ms, cpu ${row.cpuPer10k} s/10k, foreign load ${row.foreignCores} cores`);
+        return row;
+      };
+      const pre = await run5('healthy (before)');
+      await sinkMode(sink, 'hang');
+      const hang = await run5('hang');
+      await sinkMode(sink, 'down');
+      const down = await run5('down');
+      await sinkMode(sink, 'ok');
+      // let the spool drain before the second healthy run (bounded)
+      let last = -1;
+      for (let i = 0; i < 60; i++) {
+        await sleep(500);
+        const ev = (await sinkStats(sink)).events;
+        if (ev === last) break;
+        last = ev;
+      }
+      const post = await run5('healthy (after)');
+      const healthyRps = (pre.rps + post.rps) / 2;
+      results.degraded.push({ mode: 'healthy', rps: Math.round(healthyRps), p99: r2((pre.p99 + post.p99) / 2), errors: pre.errors + post.errors, ratioVsHealthy: 1, cpuPer10k: round3(((pre.cpuPer10k ?? 0) + (post.cpuPer10k ?? 0)) / 2), rssMiB: post.rssMiB, foreignCores: r2((pre.foreignCores + post.foreignCores) / 2), detail: `before ${pre.rps}, after ${post.rps} req/s` });
+      for (const [mode, row] of [['hang', hang], ['down', down]] as const) {
+        results.degraded.push({ mode, rps: row.rps, p99: row.p99, errors: row.errors, ratioVsHealthy: ratio(row.rps, healthyRps), cpuPer10k: row.cpuPer10k, rssMiB: row.rssMiB, foreignCores: row.foreignCores, detail: '' });
+      }
+    }
+    for (const stop of stops.reverse()) await stop();
+  }
+
+  // Ratios (same run).
+  for (const r of results.load) {
+    const nginx = results.load.find((x) => x.id === 'nginx' && x.method === r.method && x.connections === r.connections);
+    const direct = results.load.find((x) => x.id === 'direct' && x.method === r.method && x.connections === r.connections);
+    r.ratioVsNginx = ratio(r.rps, nginx?.rps);
+    r.ratioVsDirect = ratio(r.rps, direct?.rps);
+  }
+  const directLat = results.latency.find((l) => l.label.startsWith('direct'));
+  for (const l of results.latency) {
+    if (directLat && l !== directLat) {
+      l.addedP50 = round3(l.p50 - directLat.p50);
+      l.addedP99 = round3(l.p99 - directLat.p99);
+    }
+  }
+
+  // Scenario 3: large objects (interleaved: GET on each target, then PUT on each).
+  if (CFG.scenarios.has('3')) {
+    const bytes = CFG.largeMiB * 1024 * 1024;
+    const bigFile = join(WWW, 'bench', 'big');
+    makeBigFile(bigFile, bytes);
+    log(`large objects: ${CFG.largeMiB} MiB file ready`);
+    const list: Array<{ label: string; url: string; pid: number | null; stop: (() => Promise<void>) | null }> = [{ label: 'direct to backend', url: backend.url, pid: null, stop: null }];
+    if (tools.nginx) {
+      const np = await startNginxProxy(backendPort);
+      list.push({ label: 'nginx proxy_pass (keepalive)', url: np.url, pid: null, stop: np.stop });
+    }
+    const p = await startS3ap('webhook', backend.url, sink);
+    list.push({ label: 's3-audit-proxy, audit on (webhook)', url: p.url, pid: p.pid, stop: p.stop });
+    const rssStart = kibToMiB(statusKiB(p.pid, 'VmHWM'));
+    const rows = await largeObjects(list, bigFile, bytes);
+    const mine = rows.find((r) => r.label.startsWith('s3-audit-proxy'))!;
+    results.notes.push(`Large objects: the proxy process was fresh; its peak RSS (VmHWM) was ${rssStart} MiB right after start and ${mine.peakRssMiB} MiB after the transfers.`);
+    results.large.push(...rows);
+    for (const x of list) if (x.stop) await x.stop();
+    rmSync(bigFile, { force: true });
+    const nginxL = results.large.find((l) => l.label.startsWith('nginx'));
+    const directL = results.large.find((l) => l.label.startsWith('direct'));
+    for (const l of results.large) {
+      l.getRatioVsNginx = ratio(l.getMBps, nginxL?.getMBps);
+      l.putRatioVsNginx = ratio(l.putMBps, nginxL?.putMBps);
+      l.getRatioVsDirect = ratio(l.getMBps, directL?.getMBps);
+      l.putRatioVsDirect = ratio(l.putMBps, directL?.putMBps);
+    }
+  }
+
+  // Scenario 4: dispatcher alone.
+  if (CFG.scenarios.has('4')) {
+    log('dispatcher alone ...');
+    const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events: CFG.dispatchEvents, spoolEvents: CFG.spoolEvents });
+    const cpu0 = treeCpuSeconds(sink.pid);
+    const foreign = new ForeignCpu();
+    const r = await spawnReady('dispatcher-bench', NODE, [join(DIST, 'bench', 'dispatcher-bench.js'), arg], (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as Record<string, unknown>) : undefined), { timeoutMs: 240_000 });
+    const cpuChild = cpuSeconds(r.child.pid);
+    await r.child.exited;
+    results.dispatcher = { ...r.value, receiverCpuSeconds: round3(treeCpuSeconds(sink.pid) - cpu0), dispatcherProcessCpuSeconds: round3(cpuChild), foreignCores: r2(foreign.cores()) };
+    log(`dispatcher: ${JSON.stringify(r.value)}`);
+    await sinkMode(sink, 'ok');
+  }
+
+  results.foreignCoresOverall = r2(overall.cores());
+  results.targets = evaluateTargets(results);
+  await sink.stop();
+  await backend.stop();
+}
+
+function evaluateTargets(r: Results): TargetCheck[] {
+  const get = (id: string, m = 'GET', c = 32): LoadRow | undefined => r.load.find((x) => x.id === id && x.method === m && x.connections === c);
+  const on = get('s3ap-on');
+  const off = get('s3ap-off');
+  const nginx = get('nginx');
+  const hp = get('http-proxy');
+  const out: TargetCheck[] = [];
+  const check = (name: string, value: number | null, op: '>=' | '<', threshold: number, unit: string, detail: string): void => {
+    out.push({ name, value, op, threshold, unit, met: value === null ? null : op === '>=' ? value >= threshold : value < threshold, detail });
+  };
+  check('audit on 4 KiB GET vs nginx proxy_pass (32 conns)', ratio(on?.rps, nginx?.rps), '>=', 0.5, 'x', `${on?.rps ?? '-'} vs ${nginx?.rps ?? '-'} req/s`);
+  check('audit on 4 KiB GET vs minimal http-proxy (32 conns)', ratio(on?.rps, hp?.rps), '>=', 1.5, 'x', `${on?.rps ?? '-'} vs ${hp?.rps ?? '-'} req/s`);
+  check('audit on vs audit off, 4 KiB GET (32 conns)', ratio(on?.rps, off?.rps), '>=', 0.9, 'x', `${on?.rps ?? '-'} vs ${off?.rps ?? '-'} req/s`);
+  const onPut = get('s3ap-on', 'PUT');
+  const offPut = get('s3ap-off', 'PUT');
+  check('audit on vs audit off, 4 KiB PUT (32 conns)', ratio(onPut?.rps, offPut?.rps), '>=', 0.9, 'x', `${onPut?.rps ?? '-'} vs ${offPut?.rps ?? '-'} req/s`);
+  const lat = r.latency.find((l) => l.label.includes('audit on'));
+  check(`added latency p50 at ${CFG.rate} req/s (audit on)`, lat?.addedP50 ?? null, '<', 0.5, 'ms', lat ? `${lat.p50} ms through the proxy` : '');
+  check(`added latency p99 at ${CFG.rate} req/s (audit on)`, lat?.addedP99 ?? null, '<', 2, 'ms', lat ? `${lat.p99} ms through the proxy` : '');
+  const big = r.large.find((l) => l.label.startsWith('s3-audit-proxy'));
+  check('large GET MB/s vs nginx proxy_pass', big?.getRatioVsNginx ?? null, '>=', 0.8, 'x', big ? `${big.getMBps} MB/s` : '');
+  check('large PUT MB/s vs nginx proxy_pass', big?.putRatioVsNginx ?? null, '>=', 0.8, 'x', big ? `${big.putMBps} MB/s` : '');
+  check('proxy peak RSS during large objects', big?.peakRssMiB ?? null, '<', 150, 'MiB', '');
+  const d = r.dispatcher as { plain?: { eventsPerSec: number }; spoolDrain?: { eventsPerSec: number } } | null;
+  check('dispatcher delivered events/s', d?.plain ? Math.round(d.plain.eventsPerSec) : null, '>=', 100_000, 'ev/s', '');
+  check('spool drain events/s', d?.spoolDrain ? Math.round(d.spoolDrain.eventsPerSec) : null, '>=', 50_000, 'ev/s', '');
+  for (const m of ['down', 'hang'] as const) {
+    const g = r.degraded.find((x) => x.mode === m);
+    check(`S3 GET throughput, receiver ${m} vs healthy`, g?.ratioVsHealthy ?? null, '>=', 0.9, 'x', g ? `${g.rps} req/s` : '');
+  }
+  return out;
+}
+
+let failed: Error | null = null;
+try {
+  await main();
+} catch (err) {
+  failed = err as Error;
+  results.notes.push(`RUN FAILED: ${failed.message.slice(0, 2000)}`);
+  process.stderr.write(`bench failed: ${failed.stack ?? failed.message}\n`);
+} finally {
+  for (const c of children.reverse()) await c.stop(3000).catch(() => {});
+  rmSync(WORK, { recursive: true, force: true });
+}
+results.machine.loadAvgEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
+results.durationS = Math.round((Date.now() - t0) / 1000);
+if (!results.targets.length) results.targets = evaluateTargets(results);
+const outDir = join(ROOT, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(outDir, 'latest.md'), renderMarkdown(results));
+process.stdout.write('\n' + renderConsole(results) + '\n');
+process.stdout.write(`\nwrote ${join('bench', 'results', 'latest.json')} and latest.md (${results.durationS} s)\n`);
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,238 @@
+// The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
+// the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
+import type { Logger } from '../log.js';
+import type { AuditControl, AuditSink, WebhookTargetConfig } from '../dispatch/types.js';
+import { formatFromEndpoint } from '../dispatch/formats.js';
+import { AdminHttpError } from './errors.js';
+import type { AdminAction } from './admin-event.js';
+import type { ProcessMetrics, RequestMetrics } from './metrics.js';
+import type { Readiness } from './readiness.js';
+import { clearWebhook, saveWebhook, webhookFilePath } from './persisted-webhook.js';
+import { redactToken, scrub } from './redact.js';
+import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
+
+export const API_PREFIX = '/api/v1';
+
+export interface RouteContext {
+  control: AuditControl;
+  sink: AuditSink;
+  logger: Logger;
+  metrics: RequestMetrics;
+  processMetrics: ProcessMetrics;
+  readiness: Readiness;
+  dataDir: string;
+  /** Addresses the webhook must not point at (the admin and S3 listeners). */
+  self(): SelfAddress[];
+  /** Extra Prometheus text of the admin server itself. */
+  adminMetrics(): string;
+}
+
+/** What a handler sees of a request. */
+export interface RouteRequest {
+  requestId: string;
+  peer: string;
+  /** Parsed JSON body (undefined when empty). */
+  body: unknown;
+  /** Emits this request's admin audit event now (before the change), with the status it will answer. */
+  emitEarly(statusCode: number): void;
+}
+
+export interface Reply {
+  status: number;
+  json?: unknown;
+  text?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface RouteDef {
+  method: 'GET' | 'POST';
+  path: string;
+  /** Needs the admin bearer token. */
+  auth: boolean;
+  /** Reads a JSON body. */
+  body: boolean;
+  /** Admin changes are audited as events of this action. */
+  action: AdminAction | null;
+  summary: string;
+  handle(ctx: RouteContext, r: RouteRequest): Promise<Reply>;
+}
+
+/** Option fields shown in the config document besides endpoint, authToken and format. */
+const SHOWN_OPTIONS = Object.keys(OPTION_FIELDS).filter((k) => k !== 'format');
+
+/** The GET document: settings (token redacted) and delivery status. */
+export function webhookDocument(control: AuditControl): Record<string, unknown> {
+  const cfg = control.webhookConfig();
+  const status = control.status();
+  const token = cfg?.authToken ?? null;
+  const opts: Record<string, unknown> = {};
+  for (const k of SHOWN_OPTIONS) opts[k] = (cfg as unknown as Record<string, unknown> | null)?.[k] ?? null;
+  return {
+    enabled: cfg !== null,
+    endpoint: cfg?.endpoint ?? null,
+    authToken: redactToken(token),
+    format: cfg ? (cfg.format ?? formatFromEndpoint(cfg.endpoint)) : null,
+    ...opts,
+    status: { ...status, lastError: status.lastError === null ? null : scrub(status.lastError, token) },
+  };
+}
+
+// Admin changes run one at a time: the live config and the saved file never disagree.
+let chain: Promise<unknown> = Promise.resolve();
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = chain.then(fn, fn);
+  chain = run.catch(() => {});
+  return run;
+}
+
+function isShutdown(err: unknown): boolean {
+  return /shutting down/i.test((err as Error)?.message ?? '');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Before disabling, give the event announcing it a bounded chance to reach the receiver being
+ * disabled (the SIEM should learn that auditing stopped). Whatever is not delivered by then stays
+ * in the spool for the next enable.
+ */
+async function letEventOut(control: AuditControl, deliveredBefore: number, cfg: WebhookTargetConfig): Promise<void> {
+  const deadline = Date.now() + Math.min(3000, (cfg.batchMaxWaitMs ?? 1000) + 1500);
+  while (Date.now() < deadline) {
+    const s = control.status();
+    if (s.state !== 'healthy') return;
+    if (s.delivered > deliveredBefore && s.queued === 0 && s.inFlight === 0) return;
+    await sleep(20);
+  }
+}
+
+async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
+  const cfg = validateEnableBody(r.body, ctx.self());
+  return serialized(async () => {
+    const prev = ctx.control.webhookConfig();
+    try {
+      await ctx.control.setWebhook(cfg);
+    } catch (err) {
+      if (isShutdown(err)) throw new AdminHttpError(503, 'shutting_down', 'the proxy is shutting down');
+      throw new AdminHttpError(400, 'webhook_rejected', `the webhook settings cannot be used: ${scrub((err as Error).message, cfg.authToken)}`);
+    }
+    try {
+      await saveWebhook(ctx.dataDir, cfg);
+    } catch (err) {
+      await ctx.control.setWebhook(prev).catch(() => {});
+      ctx.logger.error({ file: webhookFilePath(ctx.dataDir), err: (err as Error).message }, 'admin: could not save the audit webhook; the previous setting stays');
+      throw new AdminHttpError(500, 'persist_failed', `could not save the webhook to ${webhookFilePath(ctx.dataDir)} (${(err as NodeJS.ErrnoException).code ?? 'error'}); the previous setting stays in force`);
+    }
+    const doc = webhookDocument(ctx.control);
+    ctx.logger.info({ action: 'enable', peer: r.peer, reqId: r.requestId, endpoint: cfg.endpoint, format: doc['format'], authTokenShown: redactToken(cfg.authToken), replaced: prev !== null }, 'admin: audit webhook enabled');
+    return { status: 200, json: doc };
+  });
+}
+
+async function disable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
+  validateEmptyBody(r.body);
+  return serialized(async () => {
+    const prev = ctx.control.webhookConfig();
+    if (prev) {
+      const before = ctx.control.status().delivered;
+      r.emitEarly(200);
+      await letEventOut(ctx.control, before, prev);
+    }
+    try {
+      await ctx.control.setWebhook(null);
+    } catch (err) {
+      if (isShutdown(err)) throw new AdminHttpError(503, 'shutting_down', 'the proxy is shutting down');
+      throw err;
+    }
+    try {
+      await clearWebhook(ctx.dataDir);
+    } catch (err) {
+      ctx.logger.error({ file: webhookFilePath(ctx.dataDir), err: (err as Error).message }, 'admin: audit webhook disabled, but its saved file could not be removed: it would come back at restart');
+      throw new AdminHttpError(500, 'persist_failed', `disabled now, but ${webhookFilePath(ctx.dataDir)} could not be removed (${(err as NodeJS.ErrnoException).code ?? 'error'}): it would be enabled again at restart`);
+    }
+    ctx.logger.info({ action: 'disable', peer: r.peer, reqId: r.requestId, endpoint: prev?.endpoint ?? null, wasEnabled: prev !== null }, 'admin: audit webhook disabled');
+    return { status: 200, json: webhookDocument(ctx.control) };
+  });
+}
+
+// Not serialized with enable/disable: a slow receiver (up to its request timeout) must not hold up
+// admin changes.
+async function sendTest(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
+  validateEmptyBody(r.body);
+  {
+    const cfg = ctx.control.webhookConfig();
+    const notEnabled = new AdminHttpError(409, 'not_enabled', 'no audit webhook is enabled: enable one first (POST /api/v1/audit-webhook/enable or `s3-audit-proxy audit-webhook enable`)');
+    if (!cfg) throw notEnabled;
+    let result;
+    try {
+      result = await ctx.control.sendTestEvent();
+    } catch (err) {
+      if (ctx.control.webhookConfig() === null) throw notEnabled;
+      throw err;
+    }
+    const out = {
+      ok: result.ok,
+      statusCode: result.statusCode,
+      body: scrub(result.body, cfg.authToken),
+      latencyMs: result.latencyMs,
+      endpoint: cfg.endpoint,
+    };
+    ctx.logger.info({ action: 'test', peer: r.peer, reqId: r.requestId, endpoint: cfg.endpoint, ok: out.ok, statusCode: out.statusCode, latencyMs: out.latencyMs }, 'admin: test event sent to the audit webhook');
+    return { status: 200, json: out };
+  }
+}
+
+export const ROUTES: readonly RouteDef[] = [
+  {
+    method: 'GET', path: `${API_PREFIX}/audit-webhook`, auth: true, body: false, action: null,
+    summary: 'Webhook settings (token redacted) and delivery status',
+    handle: async (ctx) => ({ status: 200, json: webhookDocument(ctx.control) }),
+  },
+  {
+    method: 'POST', path: `${API_PREFIX}/audit-webhook/enable`, auth: true, body: true, action: 'EnableAuditWebhook',
+    summary: 'Enable (or replace) the webhook, live, and save it for restarts', handle: enable,
+  },
+  {
+    method: 'POST', path: `${API_PREFIX}/audit-webhook/disable`, auth: true, body: true, action: 'DisableAuditWebhook',
+    summary: 'Disable the webhook (held events stay in the spool for the next enable)', handle: disable,
+  },
+  {
+    method: 'POST', path: `${API_PREFIX}/audit-webhook/test`, auth: true, body: true, action: 'TestAuditWebhook',
+    summary: 'Send one test event now and report the receiver\'s reply', handle: sendTest,
+  },
+  {
+    method: 'GET', path: '/healthz', auth: false, body: false, action: null,
+    summary: 'Liveness: the process is up',
+    handle: async () => ({ status: 200, json: { status: 'ok' } }),
+  },
+  {
+    method: 'GET', path: '/readyz', auth: false, body: false, action: null,
+    summary: 'Readiness: the S3 listener is up and the backend answers',
+    handle: async (ctx) => {
+      const rep = await ctx.readiness.check();
+      return { status: rep.ready ? 200 : 503, json: { status: rep.ready ? 'ready' : 'not ready', ...rep } };
+    },
+  },
+  {
+    method: 'GET', path: '/metrics', auth: false, body: false, action: null,
+    summary: 'Prometheus metrics',
+    handle: async (ctx) => ({
+      status: 200,
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      text: [ctx.control.prometheus().trimEnd(), ctx.metrics.render().trimEnd(), ctx.processMetrics.render().trimEnd(), ctx.adminMetrics().trimEnd()]
+        .filter(Boolean).join('\n') + '\n',
+    }),
+  },
+];
+
+/** Routes by path. */
+export const ROUTES_BY_PATH: ReadonlyMap<string, readonly RouteDef[]> = (() => {
+  const m = new Map<string, RouteDef[]>();
+  for (const r of ROUTES) {
+    const list = m.get(r.path) ?? [];
+    list.push(r);
+    m.set(r.path, list);
+  }
+  return m;
+})();

@@ -1,0 +1,281 @@
+// The docker-compose demo, reproduced with local processes instead of containers:
+//
+//   compose service   here
+//   minio             @20minutes/s3rver (test/helpers/backend.ts), a real S3 server checking SigV4
+//   splunk            the HEC test receiver (test/helpers/hec-receiver.ts), same demo token; it
+//                     speaks HTTP, so the endpoint differs only in scheme, host and port
+//   proxy             `node dist/src/cli/main.js serve`, a real child process, configured through
+//                     the same S3AP_* environment the image and docker-compose.yml give it
+//   audit-init        the EXACT `audit-webhook` command lines of docker-compose.yml, host names
+//                     and ports substituted, run with the container's environment
+//   traffic           deploy/demo/traffic.sh itself, pointed at the proxy (needs the aws CLI)
+//
+// Then: one event per S3 request reached the receiver, with the demo token and index, and the
+// API names are those of the script's operations.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { projectRoot } from '../../src/paths.js';
+import { startBackend } from '../helpers/backend.js';
+import { startHecReceiver } from '../helpers/hec-receiver.js';
+import { spawnProxy, tempDir } from '../helpers/proxy.js';
+
+const ROOT = projectRoot();
+const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const run = promisify(execFile);
+
+// ---- the parts of docker-compose.yml and deploy/Dockerfile this test replays ----
+
+function serviceBlock(compose: string, name: string): string[] {
+  const lines = compose.split('\n');
+  const start = lines.findIndex((l) => l === `  ${name}:`);
+  assert.ok(start !== -1, `docker-compose.yml has a service "${name}"`);
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (l.trim() !== '' && !l.trim().startsWith('#') && /^ {0,2}\S/.test(l)) break;
+    out.push(l);
+  }
+  return out;
+}
+
+function serviceEnv(block: string[]): Record<string, string> {
+  const i = block.findIndex((l) => /^ {4}environment:\s*$/.test(l));
+  const env: Record<string, string> = {};
+  if (i === -1) return env;
+  for (const l of block.slice(i + 1)) {
+    if (l.trim() === '' || l.trim().startsWith('#')) continue;
+    const m = /^ {6}([A-Za-z_][A-Za-z0-9_]*):\s*(.*?)\s*(?:#.*)?$/.exec(l);
+    if (!m) break;
+    let v = m[2]!;
+    if (v.length >= 2 && /^(["']).*\1$/.test(v)) v = v.slice(1, -1);
+    env[m[1]!] = v.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}/g, '$1');
+  }
+  return env;
+}
+
+function commandScript(block: string[]): string[] {
+  const i = block.findIndex((l) => /^ {4}command:\s*$/.test(l));
+  assert.ok(i !== -1 && /^ {6}- \|\s*$/.test(block[i + 1] ?? ''), 'the command is a `- |` block');
+  const out: string[] = [];
+  for (const l of block.slice(i + 2)) {
+    if (!/^ {8}/.test(l)) break;
+    out.push(l.slice(8));
+  }
+  return out;
+}
+
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let cur: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === ' ' || c === '\t') {
+      if (cur !== null) { words.push(cur); cur = null; }
+    } else if (c === "'") {
+      const j = line.indexOf("'", i + 1);
+      cur = (cur ?? '') + line.slice(i + 1, j);
+      i = j;
+    } else if (c === '"') {
+      let s = '';
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) s += line[j] === '\\' && j + 1 < line.length ? line[++j] : line[j];
+      cur = (cur ?? '') + s;
+      i = j;
+    } else if (c === '\\' && i + 1 < line.length) {
+      cur = (cur ?? '') + line[++i];
+    } else {
+      cur = (cur ?? '') + c;
+    }
+  }
+  if (cur !== null) words.push(cur);
+  return words;
+}
+
+function dockerfileEnv(dockerfile: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of dockerfile.replace(/\\\n/g, ' ').split('\n')) {
+    const m = /^ENV\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const w of shellWords(m[1]!)) {
+      const eq = w.indexOf('=');
+      if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
+    }
+  }
+  return env;
+}
+
+/** Operations of deploy/demo/traffic.sh, in order, as S3 API names (the download is HEAD + GET). */
+const TRAFFIC_APIS = ['CreateBucket', 'PutObject', 'ListObjectsV2', 'HeadObject', 'GetObject', 'GetObject', 'DeleteObject', 'DeleteBucket'];
+
+interface Ev {
+  kind: string;
+  time: string;
+  api: { name: string; bucket: string | null; object: string | null };
+  request: { id: string };
+  response: { statusCode: number; errorCode: string | null };
+  auth: { accessKey: string | null };
+  proxy: { host: string };
+}
+
+test('the compose demo, with local processes: enable through the CLI, traffic.sh, one event per request at HEC', async (t) => {
+  const t0 = Date.now();
+  const phase = (what: string): void => t.diagnostic(`${what}: ${Date.now() - t0} ms`);
+  const compose = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+  const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
+
+  // The CLI the audit-init step runs must exist (another part of the project provides it).
+  const enableHelp = spawnSync(process.execPath, [MAIN, 'audit-webhook', 'enable', '--help'], { encoding: 'utf8', env: { PATH: process.env['PATH'] } });
+  if (!/--endpoint\b/.test(`${enableHelp.stdout}${enableHelp.stderr}`)) {
+    t.skip('`audit-webhook enable --help` does not list --endpoint: the audit-webhook CLI is not there yet');
+    return;
+  }
+
+  // audit-init, as docker-compose.yml has it.
+  const initBlock = serviceBlock(compose, 'audit-init');
+  const initEnv = serviceEnv(initBlock);
+  const script = commandScript(initBlock).filter((l) => l.trim() !== '');
+  const commands = script.map(shellWords);
+  assert.ok(commands.length >= 3 && commands.every((w) => w[0] === 's3-audit-proxy' && w[1] === 'audit-webhook'), `audit-init runs audit-webhook commands: ${script.join(' | ')}`);
+  const enable = commands.find((w) => w[2] === 'enable')!;
+  const flag = (name: string): string => {
+    const i = enable.indexOf(name);
+    assert.ok(i !== -1 && enable[i + 1] !== undefined, `the enable line has ${name} <value>`);
+    return enable[i + 1]!;
+  };
+  const demoToken = /^Splunk (\S+)$/.exec(flag('--auth-token'))?.[1];
+  assert.ok(demoToken, 'the enable line passes the whole header value, "Splunk <token>"');
+  const composeEndpoint = new URL(flag('--endpoint'));
+  const index = flag('--index');
+  const splunkEnv = serviceEnv(serviceBlock(compose, 'splunk'));
+  assert.equal(splunkEnv['SPLUNK_HEC_TOKEN'], demoToken, 'Splunk gets the token audit-init sends');
+
+  // minio -> s3rver; splunk -> HEC receiver with the same token.
+  const backend = await startBackend();
+  t.after(() => backend.close());
+  const hec = await startHecReceiver({ token: demoToken });
+  t.after(() => hec.close());
+
+  // proxy: the image's environment, the compose service's, with local addresses.
+  const imageEnv = dockerfileEnv(dockerfile);
+  const proxyEnv = serviceEnv(serviceBlock(compose, 'proxy'));
+  assert.equal(proxyEnv['S3AP_BACKEND'], 'http://minio:9000');
+  const dir = tempDir('s3ap-demo-');
+  t.after(() => dir.remove());
+  const proxy = await spawnProxy([], {
+    ...imageEnv,
+    ...proxyEnv,
+    S3AP_BACKEND: backend.url,
+    S3AP_LISTEN: '127.0.0.1:0',
+    S3AP_ADMIN_LISTEN: '127.0.0.1:0',
+    S3AP_DATA_DIR: dir.path,
+    S3AP_HOST_NAME: 'proxy', // compose: `hostname: proxy`
+    S3AP_LOG_LEVEL: 'debug', // one log line per request: the count the events are checked against
+  });
+  t.after(() => proxy.stop('SIGKILL'));
+  phase('proxy up');
+  assert.ok(proxy.adminUrl, `the proxy logs its admin API address:\n${proxy.output.join('\n')}`);
+  assert.match(compose, /\n {4}hostname: proxy\b/);
+
+  // audit-init: the exact lines, only host names and ports substituted, with the container's env.
+  const substitute = (w: string): string => {
+    if (w === 'http://proxy:9081') return proxy.adminUrl!;
+    if (w === composeEndpoint.href) return `${hec.url}${composeEndpoint.pathname}`;
+    return w;
+  };
+  const cliEnv: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'], HOME: process.env['HOME'],
+    ...imageEnv, // S3AP_LISTEN, S3AP_ADMIN_LISTEN, S3AP_DATA_DIR: the CLI runs in the same image
+    ...initEnv,
+    S3AP_ADMIN: proxy.adminUrl!,
+  };
+  const outputs: string[] = [];
+  for (const words of commands) {
+    const args = words.slice(1).map(substitute);
+    const r = await run(process.execPath, [MAIN, ...args], { env: cliEnv, encoding: 'utf8', timeout: 30_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+      assert.fail(`\`s3-audit-proxy ${args.join(' ')}\` failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+    });
+    outputs.push(`${r.stdout}${r.stderr}`);
+  }
+  phase('audit-init commands done');
+  // `audit-webhook test` reached the receiver with the demo's token, at the /event endpoint.
+  await hec.waitForEvents(1, 10_000);
+  const testEvents = hec.events.filter((e) => (e as { kind?: string }).kind === 'test');
+  assert.equal(testEvents.length, 1, 'one test event');
+  assert.match(outputs.join('\n'), /collector\/event/, '`audit-webhook show` names the endpoint');
+  assert.doesNotMatch(outputs.join('\n'), new RegExp(demoToken!), 'the CLI never prints the HEC token');
+
+  // traffic: deploy/demo/traffic.sh itself.
+  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    t.skip('aws CLI not installed: deploy/demo/traffic.sh not run (the enable/test/show part passed)');
+    return;
+  }
+  const bucket = 'audit-demo-flow';
+  const traffic = await run('bash', [join(ROOT, 'deploy', 'demo', 'traffic.sh')], {
+    env: {
+      PATH: process.env['PATH'], HOME: process.env['HOME'],
+      AWS_ENDPOINT_URL: proxy.url,
+      AWS_ACCESS_KEY_ID: backend.accessKeyId, AWS_SECRET_ACCESS_KEY: backend.secretAccessKey,
+      AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '',
+      AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      DEMO_BUCKET: bucket,
+    },
+    encoding: 'utf8', timeout: 180_000,
+  }).catch((err: { code?: number; stdout?: string; stderr?: string }) => assert.fail(`traffic.sh failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`));
+  phase('traffic.sh done');
+  assert.match(traffic.stdout, /failed as expected: NoSuchKey/);
+  assert.match(traffic.stdout, /== done/);
+
+  // One event per S3 request the proxy served (its debug log has one line per request).
+  const requestIds = (): string[] => proxy.output
+    .map((l) => { try { return JSON.parse(l) as { msg?: string; reqId?: string }; } catch { return {}; } })
+    .filter((r) => r.msg === 'request' && typeof r.reqId === 'string')
+    .map((r) => r.reqId!);
+  const s3Events = (): Ev[] => (hec.events as Ev[]).filter((e) => e.kind === 's3');
+  const forBucket = (): number => s3Events().filter((e) => e.api.bucket === bucket).length;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (forBucket() < TRAFFIC_APIS.length || s3Events().length !== requestIds().length)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 500)); // nothing more should arrive
+  phase('events counted');
+  const ids = requestIds();
+  // In the order the proxy finished the requests (its log order): the script's calls are sequential.
+  const order = new Map(ids.map((id, i) => [id, i]));
+  const events = s3Events().sort((a, b) => (order.get(a.request.id) ?? -1) - (order.get(b.request.id) ?? -1));
+  assert.ok(ids.length >= TRAFFIC_APIS.length, `the proxy served the script's requests (${ids.length})`);
+  assert.equal(events.length, ids.length, 'as many S3 events as requests');
+  assert.deepEqual(new Set(events.map((e) => e.request.id)), new Set(ids), 'each request has its event');
+  assert.equal(new Set(events.map((e) => e.request.id)).size, events.length, 'and only one');
+
+  // The API names are the script's operations, in order.
+  const names = events.filter((e) => e.api.bucket === bucket).map((e) => e.api.name);
+  assert.deepEqual(names, TRAFFIC_APIS, `API names of the bucket's requests: ${names.join(', ')}`);
+  const missing = events.find((e) => e.api.object === 'missing-key.txt');
+  assert.equal(missing?.api.name, 'GetObject');
+  assert.equal(missing?.response.statusCode, 404);
+  assert.equal(missing?.response.errorCode, 'NoSuchKey');
+  for (const e of events) {
+    assert.equal(e.auth.accessKey, backend.accessKeyId, `${e.api.name}: auth.accessKey`);
+    assert.equal(e.proxy.host, 'proxy', `${e.api.name}: proxy.host`);
+  }
+
+  // Every delivery: the /event endpoint, `Authorization: Splunk <demo token>`, the demo index.
+  const posts = hec.requests.filter((r) => r.method === 'POST');
+  assert.ok(posts.length >= 2, 'the test event and at least one batch');
+  for (const r of posts) {
+    assert.equal(r.path, composeEndpoint.pathname);
+    assert.equal(r.headers['authorization'], `Splunk ${demoToken}`);
+    assert.equal(r.status, 200, r.reply);
+  }
+  for (const env of hec.envelopes) {
+    assert.equal(env['index'], index, 'HEC envelope index');
+    assert.equal(env['sourcetype'], '_json');
+    assert.equal(env['host'], 'proxy');
+  }
+
+  assert.equal(await proxy.stop('SIGTERM'), 0, 'clean shutdown');
+  phase('proxy stopped');
+});

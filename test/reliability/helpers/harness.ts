@@ -1,0 +1,461 @@
+// Shared machinery of the reliability scenarios (test/reliability/*.test.ts): a proxy wired to a real
+// S3 backend and a real HEC receiver, S3 traffic generators (AWS SDK v3 and a raw undici Pool with
+// presigned URLs), the accounting every scenario prints and checks, and /proc sampling of a child
+// proxy. Everything here is bounded in count and in time, and everything started is closed in t.after.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Pool } from 'undici';
+import type { AuditEvent } from '../../../src/audit/event.js';
+import { AuditDispatcher, type AuditDispatcherOptions, type DispatcherCounters } from '../../../src/dispatch/dispatcher.js';
+import type { AuditControl, AuditSink, TargetStatus, TestEventResult, WebhookTargetConfig } from '../../../src/dispatch/types.js';
+import { createLogger } from '../../../src/log.js';
+import { startBackend, bucketName, type TestBackend } from '../../helpers/backend.js';
+import { startHecReceiver, type HecReceiver } from '../../helpers/hec-receiver.js';
+import { startInProcessProxy, type InProcessProxy } from '../../helpers/proxy.js';
+import { s3Client } from '../../helpers/s3.js';
+
+export const HEC_TOKEN = '5C2B1E0A-7D3F-4E8B-9A61-0F2D4C6B8E10';
+export const HEC_TOKEN_2 = 'A1F3C5E7-2B4D-4F60-8C9E-1D3B5A7C9E20';
+
+export type Ctx = { after: (fn: () => unknown) => void; diagnostic: (msg: string) => void };
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 20 ms; throws with `what()` after timeoutMs. Bounded. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await sleep(20);
+  }
+}
+
+/** Collects pino's JSON lines (the dispatcher we construct logs here). */
+export class Lines extends Writable {
+  lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    for (const l of chunk.toString('utf8').split('\n')) {
+      if (!l) continue;
+      try {
+        this.lines.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        /* not JSON */
+      }
+    }
+    cb();
+  }
+  count(substr: string): number {
+    return this.lines.filter((l) => String(l['msg']).includes(substr)).length;
+  }
+}
+
+/**
+ * The proxy's audit sink: the real AuditDispatcher, seen through a transparent recorder that notes
+ * the id of every event in the order the proxy enqueued it (the order the dispatcher promises to keep
+ * with concurrency 1). Also the admin API's control (isAuditControl), so enable/disable work.
+ */
+export class RecordingSink implements AuditSink, AuditControl {
+  readonly order: string[] = [];
+  constructor(readonly d: AuditDispatcher) {}
+  get active(): boolean {
+    return this.d.active;
+  }
+  enqueue(event: AuditEvent): void {
+    this.order.push(event.id);
+    this.d.enqueue(event);
+  }
+  webhookConfig(): WebhookTargetConfig | null {
+    return this.d.webhookConfig();
+  }
+  setWebhook(config: WebhookTargetConfig | null): Promise<void> {
+    return this.d.setWebhook(config);
+  }
+  status(): TargetStatus {
+    return this.d.status();
+  }
+  sendTestEvent(): Promise<TestEventResult> {
+    return this.d.sendTestEvent();
+  }
+  prometheus(): string {
+    return this.d.prometheus();
+  }
+}
+
+export interface Rig {
+  backend: TestBackend;
+  bucket: string;
+  r: HecReceiver;
+  d: AuditDispatcher;
+  rec: RecordingSink;
+  proxy: InProcessProxy;
+  client: S3Client;
+  adminToken: string;
+  webhook: WebhookTargetConfig;
+  logs: Lines;
+  dataDir: string;
+}
+
+export interface RigOptions {
+  dispatcher?: Partial<AuditDispatcherOptions>;
+  webhook?: Partial<WebhookTargetConfig>;
+  /** Enable the webhook at start (default true). */
+  enable?: boolean;
+  proxyArgs?: string[];
+  /** A backend to use instead of a fresh s3rver (the caller closes it). */
+  backend?: TestBackend;
+  dataDir?: string;
+}
+
+/**
+ * s3rver backend + bucket (created directly at the backend: every request through the proxy is test
+ * traffic), HEC receiver, AuditDispatcher with small retry bases, in-process proxy using it (through a
+ * RecordingSink), admin API on an ephemeral port. All closed in t.after, in reverse order.
+ */
+export async function startRig(t: Ctx, o: RigOptions = {}): Promise<Rig> {
+  const backend = o.backend ?? (await startBackend());
+  if (!o.backend) t.after(() => backend.close());
+  const bucket = bucketName('rel');
+  const direct = s3Client(backend.url, backend);
+  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
+  direct.destroy();
+  const r = await startHecReceiver({ token: HEC_TOKEN });
+  t.after(() => r.close());
+  let dataDir = o.dataDir;
+  if (!dataDir) {
+    const dd = mkdtempSync(join(tmpdir(), 's3ap-rel-'));
+    dataDir = dd;
+    t.after(() => rmSync(dd, { recursive: true, force: true }));
+  }
+  const logs = new Lines();
+  const logger = createLogger('info', logs);
+  const d = new AuditDispatcher({ dataDir, logger, retryBaseMs: 50, retryMaxMs: 1000, ...o.dispatcher });
+  t.after(() => d.close(0));
+  await d.start();
+  const rec = new RecordingSink(d);
+  const proxy = await startInProcessProxy(['--backend', backend.url, '--log-level', 'warn', ...(o.proxyArgs ?? [])], { logLevel: 'warn', parts: { sink: rec } });
+  t.after(() => proxy.close());
+  const adminToken = readFileSync(join(proxy.dataDir, 'admin-token'), 'utf8').trim();
+  const client = s3Client(proxy.url, backend);
+  t.after(() => client.destroy());
+  const webhook: WebhookTargetConfig = { endpoint: r.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs: 50, concurrency: 1, requestTimeoutMs: 5000, ...o.webhook };
+  if (o.enable !== false) await d.setWebhook(webhook);
+  return { backend, bucket, r, d, rec, proxy, client, adminToken, webhook, logs, dataDir };
+}
+
+// ---- S3 traffic ---------------------------------------------------------------------------------
+
+export type Op = 'put' | 'get' | 'head';
+
+export interface S3Result {
+  /** performance.now() when the client had the response (or the error). */
+  at: number;
+  worker: number;
+  op: Op;
+  key: string;
+  status: number;
+  /** S3 error code (or the client-side error name when no HTTP status was received). */
+  code: string | null;
+  requestId: string | null;
+  ms: number;
+}
+
+export interface Traffic {
+  results: S3Result[];
+  /** Requests started (each one that reached the proxy is one audit event). */
+  sent(): number;
+  stop(): Promise<S3Result[]>;
+}
+
+const BODY = Buffer.alloc(200, 'a');
+
+/**
+ * Steady S3 traffic through the AWS SDK: `workers` sequential loops, together about `rate` req/s,
+ * each cycling PUT -> GET -> HEAD over its own small key set. Ends on stop() or after maxSeconds.
+ */
+export function startTraffic(o: { client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[] }): Traffic {
+  const results: S3Result[] = [];
+  const ops = o.ops ?? ['put', 'get', 'head'];
+  let started = 0;
+  let stopped = false;
+  const hardEnd = performance.now() + o.maxSeconds * 1000;
+  const interval = (1000 * o.workers) / o.rate;
+  const worker = async (w: number): Promise<void> => {
+    const t0 = performance.now() + (interval * w) / o.workers;
+    for (let i = 0; !stopped && performance.now() < hardEnd; i++) {
+      const due = t0 + i * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (stopped) break;
+      const op = ops[i % ops.length];
+      const key = `${o.prefix ?? 'w'}${w}/k${Math.floor(i / ops.length) % 16}`;
+      const cmd = op === 'put' ? new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: BODY })
+        : op === 'get' ? new GetObjectCommand({ Bucket: o.bucket, Key: key })
+        : new HeadObjectCommand({ Bucket: o.bucket, Key: key });
+      const s = performance.now();
+      started++;
+      try {
+        const out = await o.client.send(cmd as never) as { $metadata: { httpStatusCode?: number; requestId?: string }; Body?: { transformToByteArray(): Promise<Uint8Array> } };
+        if (out.Body) await out.Body.transformToByteArray();
+        results.push({ at: performance.now(), worker: w, op, key, status: out.$metadata.httpStatusCode ?? 0, code: null, requestId: out.$metadata.requestId ?? null, ms: performance.now() - s });
+      } catch (err) {
+        const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+        results.push({ at: performance.now(), worker: w, op, key, status: e.$metadata?.httpStatusCode ?? 0, code: e.Code ?? e.name ?? 'Error', requestId: e.$metadata?.requestId ?? null, ms: performance.now() - s });
+      }
+    }
+  };
+  const all = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
+  return {
+    results,
+    sent: () => started,
+    async stop() {
+      stopped = true;
+      await all;
+      return results;
+    },
+  };
+}
+
+/** Presigned URLs (through the proxy) so a raw undici Pool can send real, signed S3 requests fast. */
+export async function presign(client: S3Client, bucket: string, key: string): Promise<{ get: string; head: string; put: string }> {
+  const opts = { expiresIn: 3600 };
+  return {
+    get: await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), opts),
+    head: await getSignedUrl(client, new HeadObjectCommand({ Bucket: bucket, Key: key }), opts),
+    put: await getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), opts),
+  };
+}
+
+export interface RawStats {
+  sent: number;
+  byStatus: Record<string, number>;
+  latencies: number[];
+  results: Array<{ at: number; status: number; path: string }>;
+}
+
+/** One request on a raw undici Pool; the body is read whole. Never throws (status 0 = network error). */
+export async function rawOnce(pool: Pool, method: 'GET' | 'HEAD' | 'PUT', url: string, stats: RawStats, body?: Buffer): Promise<number> {
+  const u = new URL(url);
+  const s = performance.now();
+  stats.sent++;
+  let status = 0;
+  try {
+    const res = await pool.request({ method, path: u.pathname + u.search, body, headers: body ? { 'content-length': String(body.length) } : {}, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    await res.body.dump({ limit: 1 << 20 });
+    status = res.statusCode;
+  } catch (err) {
+    status = 0;
+    const code = (err as { code?: string }).code ?? 'error';
+    stats.byStatus[code] = (stats.byStatus[code] ?? 0) + 1;
+  }
+  const ms = performance.now() - s;
+  stats.latencies.push(ms);
+  if (status) stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+  stats.results.push({ at: performance.now(), status, path: u.pathname });
+  return status;
+}
+
+export function newRawStats(): RawStats {
+  return { sent: 0, byStatus: {}, latencies: [], results: [] };
+}
+
+export { Pool };
+
+// ---- accounting ---------------------------------------------------------------------------------
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+export const r1 = (n: number): number => Math.round(n * 10) / 10;
+
+/** Receiver-side view: unique event ids by kind, duplicates, first-occurrence order. */
+export function received(r: HecReceiver): { s3: Set<string>; admin: Set<string>; unique: number; duplicates: number; firstOrder: string[]; byId: Map<string, AuditEvent> } {
+  const s3 = new Set<string>();
+  const admin = new Set<string>();
+  const seen = new Set<string>();
+  const firstOrder: string[] = [];
+  const byId = new Map<string, AuditEvent>();
+  let duplicates = 0;
+  for (const raw of r.events) {
+    const e = raw as AuditEvent;
+    if (seen.has(e.id)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(e.id);
+    firstOrder.push(e.id);
+    byId.set(e.id, e);
+    if (e.kind === 'admin') admin.add(e.id);
+    else s3.add(e.id);
+  }
+  return { s3, admin, unique: seen.size, duplicates, firstOrder, byId };
+}
+
+/** Samples the dispatcher every 50 ms for peaks (spool, memory queue) and the first drop. */
+export function sampler(d: AuditDispatcher): { peakSpool: number; peakSpoolBytes: number; peakQueued: number; firstDrop: { spoolBytes: number; spool: number; queued: number } | null; stop(): void } {
+  const s = {
+    peakSpool: 0, peakSpoolBytes: 0, peakQueued: 0, firstDrop: null as { spoolBytes: number; spool: number; queued: number } | null,
+    stop: () => clearInterval(timer),
+  };
+  const timer = setInterval(() => {
+    const st = d.status();
+    s.peakSpool = Math.max(s.peakSpool, st.spooled);
+    s.peakSpoolBytes = Math.max(s.peakSpoolBytes, st.spoolBytes);
+    s.peakQueued = Math.max(s.peakQueued, st.queued);
+    if (st.dropped > 0 && !s.firstDrop) s.firstDrop = { spoolBytes: st.spoolBytes, spool: st.spooled, queued: st.queued };
+  }, 50);
+  timer.unref();
+  return s;
+}
+
+/** Waits (bounded) until every generated event is delivered, dropped or dead-lettered, nothing pending. */
+export async function waitSettled(d: AuditDispatcher, timeoutMs: number): Promise<DispatcherCounters> {
+  await waitFor(() => {
+    const c = d.counters();
+    return c.queued === 0 && c.spoolEvents === 0 && c.inFlight === 0 && c.delivered + c.dropped + c.deadLettered === c.generated + c.recovered;
+  }, timeoutMs, () => `all events settled: ${JSON.stringify(d.counters())}`);
+  return d.counters();
+}
+
+/** delivered + dropped + deadLettered = generated (+ recovered), nothing pending; drops only if expected. */
+export function assertBalanced(c: DispatcherCounters, dropsExpected = false): void {
+  const j = JSON.stringify(c);
+  assert.equal(c.queued, 0, `nothing left in memory ${j}`);
+  assert.equal(c.spoolEvents, 0, `nothing left in the spool ${j}`);
+  assert.equal(c.inFlight, 0, `nothing in flight ${j}`);
+  assert.equal(c.delivered + c.dropped + c.deadLettered, c.generated + c.recovered, `delivered + dropped + deadLettered = generated (+ recovered): ${j}`);
+  if (!dropsExpected) assert.equal(c.dropped, 0, `no drops while the spool had room: ${j}`);
+}
+
+/** Each S3 result was 2xx, or one of the expected S3 errors (by status and code). */
+export function assertS3Ok(results: S3Result[], expected: Array<{ status: number; code: string }> = []): { ok: number; expectedErrors: number } {
+  let ok = 0;
+  let exp = 0;
+  const bad: S3Result[] = [];
+  for (const x of results) {
+    if (x.status >= 200 && x.status < 300) ok++;
+    else if (expected.some((e) => e.status === x.status && e.code === x.code)) exp++;
+    else bad.push(x);
+  }
+  assert.equal(bad.length, 0, `unexpected S3 responses: ${JSON.stringify(bad.slice(0, 5))}`);
+  return { ok, expectedErrors: exp };
+}
+
+/** With concurrency 1 the receiver sees the events in exactly the order the proxy enqueued them. */
+export function assertSameOrder(firstOrder: string[], enqueued: string[], skip: ReadonlySet<string> = new Set()): void {
+  const want = skip.size ? enqueued.filter((id) => !skip.has(id)) : enqueued;
+  const at = firstOrder.findIndex((id, i) => id !== want[i]);
+  assert.ok(at === -1 && firstOrder.length === want.length,
+    `receiver order = enqueue order: ${firstOrder.length} received vs ${want.length} enqueued, first difference at ${at}`);
+}
+
+/**
+ * With concurrency N > 1 only the order inside each request is promised: every request's events form
+ * an increasing run of enqueue positions.
+ */
+export function assertOrderWithinRequests(r: HecReceiver, enqueued: string[]): number {
+  const pos = new Map<string, number>();
+  enqueued.forEach((id, i) => pos.set(id, i));
+  let k = 0;
+  let requests = 0;
+  for (const req of r.requests) {
+    if (req.events === 0) continue;
+    requests++;
+    let last = -1;
+    for (let i = 0; i < req.events; i++) {
+      const e = r.events[k++] as AuditEvent;
+      const p = pos.get(e.id);
+      assert.ok(p !== undefined, `received event ${e.id} was enqueued`);
+      assert.ok(p > last, `events inside one request keep enqueue order (request ${requests}, event ${i})`);
+      last = p;
+    }
+  }
+  assert.equal(k, r.events.length, 'every received event belongs to a request');
+  return requests;
+}
+
+/** Per S3 worker (a sequential client), the receiver has its events in request order (event time). */
+export function assertWorkerTimeOrder(firstOrder: string[], byId: Map<string, AuditEvent>, prefix: string): void {
+  const lastTime = new Map<string, string>();
+  for (const id of firstOrder) {
+    const e = byId.get(id)!;
+    if (e.kind !== 's3' || !e.api.object) continue;
+    const w = e.api.object.split('/')[0];
+    if (!w.startsWith(prefix)) continue;
+    const prev = lastTime.get(w);
+    assert.ok(prev === undefined || prev <= e.time, `events of ${w} in time order: ${prev} then ${e.time}`);
+    lastTime.set(w, e.time);
+  }
+}
+
+export function summary(fields: Record<string, unknown>): string {
+  return Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+}
+
+// ---- child processes: /proc and metrics ---------------------------------------------------------
+
+export function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Numbers from the admin /metrics page: `name` or `name{label="v"}` -> value. */
+export async function scrapeMetrics(adminUrl: string): Promise<Map<string, number>> {
+  const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** The dispatcher counters of a child proxy, from its /metrics. */
+export async function childCounters(adminUrl: string): Promise<{ generated: number; delivered: number; dropped: number; droppedByReason: Record<string, number>; deadLettered: number; queued: number; spool: number; inFlight: number; spooledTotal: number }> {
+  const m = await scrapeMetrics(adminUrl);
+  let dropped = 0;
+  let dead = 0;
+  const droppedByReason: Record<string, number> = {};
+  for (const [k, v] of m) {
+    const dm = /^s3ap_audit_events_dropped_total\{reason="([^"]+)"\}$/.exec(k);
+    if (dm) {
+      dropped += v;
+      if (v) droppedByReason[dm[1]] = v;
+    }
+    if (k.startsWith('s3ap_audit_events_dead_lettered_total')) dead += v;
+  }
+  return {
+    generated: m.get('s3ap_audit_events_enqueued_total') ?? NaN,
+    delivered: m.get('s3ap_audit_events_delivered_total{target="webhook"}') ?? NaN,
+    dropped,
+    droppedByReason,
+    deadLettered: dead,
+    queued: m.get('s3ap_audit_queue_events') ?? NaN,
+    spool: m.get('s3ap_audit_spool_events') ?? NaN,
+    inFlight: m.get('s3ap_audit_in_flight_requests') ?? NaN,
+    spooledTotal: m.get('s3ap_audit_events_spooled_total') ?? NaN,
+  };
+}
+
+export const SCENARIO_BUDGET_MS = 9 * 60_000;
