@@ -15,6 +15,8 @@ import { cpuSeconds, ForeignCpu, run, sleep, spawnReady, statusKiB, treeCpuSecon
 import { backendConfig, proxyConfig, startNginx } from './lib/nginx.js';
 import { runWrk, writeWrkScript, S3_HEADERS, type WrkResult } from './lib/wrk.js';
 import { machineInfo } from './lib/machine.js';
+import { startS3ap, auditTransport, type Endpoint, type S3apContext } from './lib/s3ap.js';
+import { startSink, sinkMode, sinkStats, type Sink } from './lib/sink.js';
 import { renderMarkdown, renderConsole, type Results, type LoadRow, type LatencyRow, type LargeRow, type TargetCheck } from './lib/report.js';
 
 const env = process.env;
@@ -77,7 +79,6 @@ const track = <T extends { child: Child }>(x: T): T => { children.push(x.child);
 
 // ---- backend and receiver ---------------------------------------------------------------------------
 
-interface Endpoint { url: string; pid: number; tree: boolean; stop(): Promise<void> }
 
 async function startBackend(): Promise<Endpoint & { kind: string }> {
   if (tools.nginx) {
@@ -92,109 +93,12 @@ async function startBackend(): Promise<Endpoint & { kind: string }> {
   return { kind: 'node http (bench/node-backend.ts)', url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
 }
 
-interface Sink { url: string; control: string; pid: number; stop(): Promise<void> }
-interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number; hanging: number }
-
-async function startSink(): Promise<Sink> {
-  const r = track(await spawnReady('hec-sink', NODE, [join(DIST, 'bench', 'hec-sink.js'), HEC_TOKEN], (l) => (l.startsWith('READY ') ? (JSON.parse(l.slice(6)) as { url: string; control: string }) : undefined)));
-  return { ...r.value, pid: r.child.pid, stop: () => r.child.stop() };
-}
-async function sinkStats(s: Sink): Promise<SinkStats> {
-  return (await (await fetch(`${s.control}/stats`)).json()) as SinkStats;
-}
-async function sinkMode(s: Sink, m: 'ok' | 'down' | 'hang'): Promise<void> {
-  const r = await fetch(`${s.control}/mode?m=${m}`, { method: 'POST' });
-  if (!r.ok) throw new Error(`receiver mode ${m}: HTTP ${r.status}`);
-}
-
 // ---- the proxies ------------------------------------------------------------------------------------
 
-type AuditMode = 'off' | 'webhook' | 'file';
-let auditTransport: string | null = null;
-let adminApiWorks: boolean | null = null;
-
-interface S3ap extends Endpoint { dataDir: string; transport: string; child: Child }
-
-function cliArgs(backend: string, dataDir: string, extra: string[]): string[] {
-  return ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--admin-token', ADMIN_TOKEN, '--backend', backend,
-    '--data-dir', dataDir, '--log-level', 'info', '--shutdown-timeout', '2s', ...extra];
-}
-
-async function spawnCli(name: string, args: string[], nodeFlags: string[] = []): Promise<{ child: Child; url: string; adminUrl: string | null }> {
-  let adminUrl: string | null = null;
-  const r = await spawnReady(name, NODE, [...nodeFlags, join(DIST, 'src', 'cli', 'main.js'), 'serve', ...args], (line) => {
-    try {
-      const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string; url?: string };
-      if (rec.msg === 'admin API listening') adminUrl = rec.admin ?? rec.url ?? rec.listen ?? null;
-      if (rec.msg === 's3-audit-proxy listening' && rec.listen) return rec.listen;
-    } catch { /* not JSON */ }
-    return undefined;
-  }, { env: { PATH: env['PATH'], HOME: env['HOME'] } });
-  children.push(r.child);
-  if (adminUrl === null) {
-    // the admin listener may log after the S3 listener: give it a moment
-    for (let i = 0; i < 10 && adminUrl === null; i++) {
-      await sleep(30);
-      for (const line of r.child.lines) {
-        try {
-          const rec = JSON.parse(line) as { msg?: string; admin?: string; url?: string; listen?: string };
-          if (rec.msg === 'admin API listening') adminUrl = rec.admin ?? rec.url ?? rec.listen ?? null;
-        } catch { /* skip */ }
-      }
-    }
-  }
-  return { child: r.child, url: r.value, adminUrl };
-}
-
-async function enableViaAdmin(adminUrl: string, sink: Sink): Promise<{ ok: boolean; detail: string }> {
-  try {
-    const res = await fetch(`${adminUrl.replace(/\/$/, '')}/api/v1/audit-webhook/enable`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-      body: JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, authToken: HEC_TOKEN }),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    return { ok: res.ok, detail: `HTTP ${res.status} ${text.slice(0, 200)}` };
-  } catch (err) {
-    return { ok: false, detail: (err as Error).message };
-  }
-}
-
-/** s3-audit-proxy with audit off, on (webhook to the HEC sink), or on (JSONL file). */
-async function startS3ap(mode: AuditMode, backend: string, sink: Sink, nodeFlags: string[] = []): Promise<S3ap> {
-  const dataDir = mkdtempSync(join(WORK, `s3ap-${mode}-`));
-  const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
-  const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: false, dataDir, transport, child,
-    stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
-  });
-  if (mode !== 'webhook' || adminApiWorks !== false) {
-    const c = await spawnCli(`s3ap-${mode}`, cliArgs(backend, dataDir, extra), nodeFlags);
-    if (mode === 'off') return mk(c.child, c.url, 'none');
-    if (mode === 'file') return mk(c.child, c.url, 'JSONL file (--audit-log)');
-    const res = c.adminUrl ? await enableViaAdmin(c.adminUrl, sink) : { ok: false, detail: 'no "admin API listening" line from the CLI' };
-    if (res.ok) {
-      adminApiWorks = true;
-      auditTransport = 'webhook enabled through the admin API (POST /api/v1/audit-webhook/enable)';
-      return mk(c.child, c.url, 'webhook (admin API)');
-    }
-    adminApiWorks = false;
-    auditTransport = `webhook enabled in-process with AuditDispatcher.setWebhook() by bench/proxy-host.ts (same startServer() as the CLI), because the admin API did not answer: ${res.detail}`;
-    log(`admin API not available (${res.detail}); using bench/proxy-host.ts`);
-    await c.child.stop();
-  }
-  const webhook = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, authToken: HEC_TOKEN });
-  const r = await spawnReady(`s3ap-host-${mode}`, NODE, [...nodeFlags, join(DIST, 'bench', 'proxy-host.js'), ...cliArgs(backend, dataDir, extra)], (line) => {
-    try {
-      const rec = JSON.parse(line) as { msg?: string; listen?: string };
-      if (rec.msg === 'bench proxy-host ready' && rec.listen) return rec.listen;
-    } catch { /* not JSON */ }
-    return undefined;
-  }, { env: { PATH: env['PATH'], HOME: env['HOME'], BENCH_WEBHOOK: webhook } });
-  children.push(r.child);
-  return mk(r.child, r.value, 'webhook (in-process setWebhook)');
-}
+const s3apCtx = (sink: Sink): S3apContext => ({
+  node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: ADMIN_TOKEN,
+  register: (c) => { children.push(c); }, log,
+});
 
 async function startHttpProxy(backend: string): Promise<Endpoint> {
   const r = track(await spawnReady('http-proxy', NODE, [join(DIST, 'bench', 'minimal-http-proxy.js'), backend], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined)));
@@ -460,7 +364,8 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   results.backend = backend.kind;
   const backendPort = Number(new URL(backend.url).port);
-  const sink = await startSink();
+  const sink = await startSink(NODE, DIST, HEC_TOKEN);
+  children.push(sink.child);
   const wrkOk = tools.wrk !== null;
   const s1 = CFG.scenarios.has('1') && wrkOk;
   const s2 = CFG.scenarios.has('2');
@@ -481,16 +386,16 @@ async function main(): Promise<void> {
       stops.push(hp.stop);
       targets.push({ id: 'http-proxy', label: 'minimal http-proxy (keep-alive agent)', ep: hp, sink: null, only32: false, node: true });
     }
-    const off = await startS3ap('off', backend.url, sink);
+    const off = await startS3ap(s3apCtx(sink), 'off', backend.url);
     stops.push(off.stop);
     targets.push({ id: 's3ap-off', label: 's3-audit-proxy, audit off', ep: off, sink: null, only32: false, node: true });
     const hec0 = await sinkStats(sink);
-    const on = await startS3ap('webhook', backend.url, sink);
+    const on = await startS3ap(s3apCtx(sink), 'webhook', backend.url);
     stops.push(on.stop);
     results.auditTransport = auditTransport;
     targets.push({ id: 's3ap-on', label: 's3-audit-proxy, audit on (webhook)', ep: on, sink, only32: false, node: true });
     if (s1) {
-      const file = await startS3ap('file', backend.url, sink);
+      const file = await startS3ap(s3apCtx(sink), 'file', backend.url);
       stops.push(file.stop);
       targets.push({ id: 's3ap-file', label: 's3-audit-proxy, audit on (JSONL file)', ep: file, sink: null, only32: true, node: true });
     }
@@ -570,7 +475,7 @@ async function main(): Promise<void> {
       const np = await startNginxProxy(backendPort);
       list.push({ label: 'nginx proxy_pass (keepalive)', url: np.url, pid: null, stop: np.stop });
     }
-    const p = await startS3ap('webhook', backend.url, sink);
+    const p = await startS3ap(s3apCtx(sink), 'webhook', backend.url);
     list.push({ label: 's3-audit-proxy, audit on (webhook)', url: p.url, pid: p.pid, stop: p.stop });
     const rssStart = kibToMiB(statusKiB(p.pid, 'VmHWM'));
     const rows = await largeObjects(list, bigFile, bytes);

@@ -270,6 +270,8 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
     assert.equal(r.headers['authorization'], `Splunk ${demoToken}`);
     assert.equal(r.status, 200, r.reply);
   }
+  assert.equal(hec.envelopes.length, hec.events.length, 'every event came in a HEC envelope');
+  assert.ok(hec.envelopes.length >= events.length + 1, 'the S3 events and the test event');
   for (const env of hec.envelopes) {
     assert.equal(env['index'], index, 'HEC envelope index');
     assert.equal(env['sourcetype'], '_json');

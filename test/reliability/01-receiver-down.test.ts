@@ -16,8 +16,9 @@ test('1. receiver down for 10 s under steady S3 traffic, then back: zero loss, o
   const rig = await startRig(t, { webhook: { concurrency: 1, batchMaxWaitMs: 50 } });
   const { r, d } = rig;
   const peaks = sampler(d);
-  t.after(() => peaks.stop());
-  const traffic = startTraffic({ client: rig.client, bucket: rig.bucket, rate: 150, workers: 6, maxSeconds: 40 });
+  rig.defer(() => peaks.stop());
+  const traffic = await startTraffic({ url: rig.proxy.url, client: rig.client, bucket: rig.bucket, rate: 150, workers: 6, maxSeconds: 40 });
+  rig.defer(() => traffic.stop());
 
   await sleep(UP_BEFORE_MS);
   const beforeDown = received(r).unique;

@@ -10,11 +10,13 @@ import { Writable } from 'node:stream';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Pool } from 'undici';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AuditEvent } from '../../../src/audit/event.js';
 import { AuditDispatcher, type AuditDispatcherOptions, type DispatcherCounters } from '../../../src/dispatch/dispatcher.js';
 import type { AuditControl, AuditSink, TargetStatus, TestEventResult, WebhookTargetConfig } from '../../../src/dispatch/types.js';
 import { createLogger } from '../../../src/log.js';
-import { startBackend, bucketName, type TestBackend } from '../../helpers/backend.js';
+import { bucketName, type TestBackend } from '../../helpers/backend.js';
 import { startHecReceiver, type HecReceiver } from '../../helpers/hec-receiver.js';
 import { startInProcessProxy, type InProcessProxy } from '../../helpers/proxy.js';
 import { s3Client } from '../../helpers/s3.js';
@@ -33,6 +35,26 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
     await sleep(20);
   }
+}
+
+/**
+ * A LIFO cleanup list hooked on t.after: things are closed in the reverse order they were started
+ * (node:test runs t.after hooks in registration order). Every step runs, errors are reported after.
+ */
+export function cleanupStack(t: Ctx): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const fn of fns.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length) throw errors[0];
+  });
+  return (fn) => void fns.push(fn);
 }
 
 /** Collects pino's JSON lines (the dispatcher we construct logs here). */
@@ -98,6 +120,8 @@ export interface Rig {
   webhook: WebhookTargetConfig;
   logs: Lines;
   dataDir: string;
+  /** Adds a cleanup step to the rig's LIFO list (runs before the rig's own parts are closed). */
+  defer: (fn: () => unknown) => void;
 }
 
 export interface RigOptions {
@@ -106,9 +130,11 @@ export interface RigOptions {
   /** Enable the webhook at start (default true). */
   enable?: boolean;
   proxyArgs?: string[];
-  /** A backend to use instead of a fresh s3rver (the caller closes it). */
+  /** A backend to use instead of a fresh s3rver process (the caller closes it). */
   backend?: TestBackend;
   dataDir?: string;
+  /** A cleanup stack to use (its earlier entries run after the rig's parts are closed). */
+  defer?: (fn: () => unknown) => void;
 }
 
 /**
@@ -117,34 +143,101 @@ export interface RigOptions {
  * RecordingSink), admin API on an ephemeral port. All closed in t.after, in reverse order.
  */
 export async function startRig(t: Ctx, o: RigOptions = {}): Promise<Rig> {
-  const backend = o.backend ?? (await startBackend());
-  if (!o.backend) t.after(() => backend.close());
+  const defer = o.defer ?? cleanupStack(t);
+  const backend = o.backend ?? (await startBackendProcess(t));
   const bucket = bucketName('rel');
   const direct = s3Client(backend.url, backend);
   await direct.send(new CreateBucketCommand({ Bucket: bucket }));
   direct.destroy();
   const r = await startHecReceiver({ token: HEC_TOKEN });
-  t.after(() => r.close());
+  defer(() => r.close());
   let dataDir = o.dataDir;
   if (!dataDir) {
     const dd = mkdtempSync(join(tmpdir(), 's3ap-rel-'));
     dataDir = dd;
-    t.after(() => rmSync(dd, { recursive: true, force: true }));
+    defer(() => rmSync(dd, { recursive: true, force: true }));
   }
   const logs = new Lines();
   const logger = createLogger('info', logs);
   const d = new AuditDispatcher({ dataDir, logger, retryBaseMs: 50, retryMaxMs: 1000, ...o.dispatcher });
-  t.after(() => d.close(0));
+  defer(() => d.close(0));
   await d.start();
   const rec = new RecordingSink(d);
-  const proxy = await startInProcessProxy(['--backend', backend.url, '--log-level', 'warn', ...(o.proxyArgs ?? [])], { logLevel: 'warn', parts: { sink: rec } });
-  t.after(() => proxy.close());
+  const proxy = await startInProcessProxy(['--backend', backend.url, ...(o.proxyArgs ?? [])], { logLevel: 'warn', parts: { sink: rec } });
+  defer(() => proxy.close());
   const adminToken = readFileSync(join(proxy.dataDir, 'admin-token'), 'utf8').trim();
   const client = s3Client(proxy.url, backend);
-  t.after(() => client.destroy());
+  defer(() => client.destroy());
   const webhook: WebhookTargetConfig = { endpoint: r.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs: 50, concurrency: 1, requestTimeoutMs: 5000, ...o.webhook };
   if (o.enable !== false) await d.setWebhook(webhook);
-  return { backend, bucket, r, d, rec, proxy, client, adminToken, webhook, logs, dataDir };
+  return { backend, bucket, r, d, rec, proxy, client, adminToken, webhook, logs, dataDir, defer };
+}
+
+// ---- S3 backend in its own process --------------------------------------------------------------
+
+export interface BackendProcess extends TestBackend {
+  port: number;
+  pid(): number;
+  /** SIGKILL the backend (connections reset, port closed). */
+  stop(): Promise<void>;
+  /** Start it again on the same port with the same data. */
+  start(): Promise<void>;
+}
+
+const S3RVER_CHILD = fileURLToPath(new URL('./s3rver-child.js', import.meta.url));
+
+/** A real s3rver in a child process (own event loop); stop()/start() keep its port and data. */
+export async function startBackendProcess(t: Ctx): Promise<BackendProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 's3ap-rel-s3rver-'));
+  let child: ChildProcess | null = null;
+  let port = 0;
+  const launch = async (): Promise<void> => {
+    const c = spawn(process.execPath, [S3RVER_CHILD, JSON.stringify({ port, dir })], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = c;
+    let out = '';
+    c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`s3rver child did not start: ${out}`)), 15_000);
+      c.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /READY (\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      c.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`s3rver child exited (${code}): ${out}`));
+      });
+    });
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    child = null;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  };
+  await launch();
+  const b: BackendProcess = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    kind: 's3rver',
+    pid: () => child?.pid ?? 0,
+    stop,
+    start: launch,
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  t.after(() => b.close());
+  return b;
 }
 
 // ---- S3 traffic ---------------------------------------------------------------------------------
@@ -152,14 +245,16 @@ export async function startRig(t: Ctx, o: RigOptions = {}): Promise<Rig> {
 export type Op = 'put' | 'get' | 'head';
 
 export interface S3Result {
-  /** performance.now() when the client had the response (or the error). */
+  /** performance.now() when the client had the whole response (or the error). */
   at: number;
   worker: number;
   op: Op;
   key: string;
+  /** HTTP status; 0 = no response (network error). */
   status: number;
-  /** S3 error code (or the client-side error name when no HTTP status was received). */
+  /** S3 error code from the XML body (or the network error code), null on 2xx. */
   code: string | null;
+  /** x-amz-request-id of the response. */
   requestId: string | null;
   ms: number;
 }
@@ -173,54 +268,7 @@ export interface Traffic {
 
 const BODY = Buffer.alloc(200, 'a');
 
-/**
- * Steady S3 traffic through the AWS SDK: `workers` sequential loops, together about `rate` req/s,
- * each cycling PUT -> GET -> HEAD over its own small key set. Ends on stop() or after maxSeconds.
- */
-export function startTraffic(o: { client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[] }): Traffic {
-  const results: S3Result[] = [];
-  const ops = o.ops ?? ['put', 'get', 'head'];
-  let started = 0;
-  let stopped = false;
-  const hardEnd = performance.now() + o.maxSeconds * 1000;
-  const interval = (1000 * o.workers) / o.rate;
-  const worker = async (w: number): Promise<void> => {
-    const t0 = performance.now() + (interval * w) / o.workers;
-    for (let i = 0; !stopped && performance.now() < hardEnd; i++) {
-      const due = t0 + i * interval;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      if (stopped) break;
-      const op = ops[i % ops.length];
-      const key = `${o.prefix ?? 'w'}${w}/k${Math.floor(i / ops.length) % 16}`;
-      const cmd = op === 'put' ? new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: BODY })
-        : op === 'get' ? new GetObjectCommand({ Bucket: o.bucket, Key: key })
-        : new HeadObjectCommand({ Bucket: o.bucket, Key: key });
-      const s = performance.now();
-      started++;
-      try {
-        const out = await o.client.send(cmd as never) as { $metadata: { httpStatusCode?: number; requestId?: string }; Body?: { transformToByteArray(): Promise<Uint8Array> } };
-        if (out.Body) await out.Body.transformToByteArray();
-        results.push({ at: performance.now(), worker: w, op, key, status: out.$metadata.httpStatusCode ?? 0, code: null, requestId: out.$metadata.requestId ?? null, ms: performance.now() - s });
-      } catch (err) {
-        const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
-        results.push({ at: performance.now(), worker: w, op, key, status: e.$metadata?.httpStatusCode ?? 0, code: e.Code ?? e.name ?? 'Error', requestId: e.$metadata?.requestId ?? null, ms: performance.now() - s });
-      }
-    }
-  };
-  const all = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
-  return {
-    results,
-    sent: () => started,
-    async stop() {
-      stopped = true;
-      await all;
-      return results;
-    },
-  };
-}
-
-/** Presigned URLs (through the proxy) so a raw undici Pool can send real, signed S3 requests fast. */
+/** Presigned URLs (through the proxy) so a raw undici Pool sends real, signed S3 requests cheaply. */
 export async function presign(client: S3Client, bucket: string, key: string): Promise<{ get: string; head: string; put: string }> {
   const opts = { expiresIn: 3600 };
   return {
@@ -230,37 +278,71 @@ export async function presign(client: S3Client, bucket: string, key: string): Pr
   };
 }
 
-export interface RawStats {
-  sent: number;
-  byStatus: Record<string, number>;
-  latencies: number[];
-  results: Array<{ at: number; status: number; path: string }>;
-}
-
-/** One request on a raw undici Pool; the body is read whole. Never throws (status 0 = network error). */
-export async function rawOnce(pool: Pool, method: 'GET' | 'HEAD' | 'PUT', url: string, stats: RawStats, body?: Buffer): Promise<number> {
+/** One S3 request on a raw undici Pool, body read whole. Never throws (status 0 = network error). */
+export async function s3Once(pool: Pool, op: Op, url: string, worker: number, key: string): Promise<S3Result> {
   const u = new URL(url);
   const s = performance.now();
-  stats.sent++;
-  let status = 0;
+  const method = op === 'put' ? 'PUT' : op === 'get' ? 'GET' : 'HEAD';
   try {
-    const res = await pool.request({ method, path: u.pathname + u.search, body, headers: body ? { 'content-length': String(body.length) } : {}, headersTimeout: 30_000, bodyTimeout: 30_000 });
-    await res.body.dump({ limit: 1 << 20 });
-    status = res.statusCode;
+    const res = await pool.request({
+      method, path: u.pathname + u.search,
+      body: op === 'put' ? BODY : undefined,
+      headers: op === 'put' ? { 'content-length': String(BODY.length) } : {},
+      headersTimeout: 30_000, bodyTimeout: 30_000,
+    });
+    const text = await res.body.text();
+    const code = res.statusCode >= 300 ? (/<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.statusCode}`) : null;
+    const rid = res.headers['x-amz-request-id'];
+    return { at: performance.now(), worker, op, key, status: res.statusCode, code, requestId: typeof rid === 'string' ? rid : null, ms: performance.now() - s };
   } catch (err) {
-    status = 0;
-    const code = (err as { code?: string }).code ?? 'error';
-    stats.byStatus[code] = (stats.byStatus[code] ?? 0) + 1;
+    return { at: performance.now(), worker, op, key, status: 0, code: (err as { code?: string }).code ?? 'error', requestId: null, ms: performance.now() - s };
   }
-  const ms = performance.now() - s;
-  stats.latencies.push(ms);
-  if (status) stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
-  stats.results.push({ at: performance.now(), status, path: u.pathname });
-  return status;
 }
 
-export function newRawStats(): RawStats {
-  return { sent: 0, byStatus: {}, latencies: [], results: [] };
+/**
+ * Steady S3 traffic: `workers` sequential loops (one keep-alive connection each), together about
+ * `rate` req/s, each cycling PUT -> GET -> HEAD over its own 8 keys (`<prefix><worker>/k<n>`), with
+ * presigned (SigV4) URLs the backend verifies. Ends on stop() or after maxSeconds.
+ */
+export async function startTraffic(o: { url: string; client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[] }): Promise<Traffic> {
+  const results: S3Result[] = [];
+  const ops = o.ops ?? ['put', 'get', 'head'];
+  const prefix = o.prefix ?? 'w';
+  const KEYS = 8;
+  const urls: Array<Array<{ get: string; head: string; put: string }>> = [];
+  for (let w = 0; w < o.workers; w++) {
+    const list = [];
+    for (let k = 0; k < KEYS; k++) list.push(await presign(o.client, o.bucket, `${prefix}${w}/k${k}`));
+    urls.push(list);
+  }
+  const pool = new Pool(o.url, { connections: o.workers, keepAliveTimeout: 30_000 });
+  let started = 0;
+  let stopped = false;
+  const hardEnd = performance.now() + o.maxSeconds * 1000;
+  const interval = (1000 * o.workers) / o.rate;
+  const worker = async (w: number): Promise<void> => {
+    const t0 = performance.now() + (interval * w) / o.workers;
+    for (let i = 0; !stopped && performance.now() < hardEnd; i++) {
+      const wait = t0 + i * interval - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (stopped) break;
+      const op = ops[i % ops.length];
+      const k = Math.floor(i / ops.length) % KEYS;
+      started++;
+      results.push(await s3Once(pool, op, urls[w][k][op], w, `${prefix}${w}/k${k}`));
+    }
+  };
+  const all = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
+  let stopping: Promise<S3Result[]> | null = null;
+  return {
+    results,
+    sent: () => started,
+    stop() {
+      stopped = true;
+      stopping ??= all.then(() => pool.close()).then(() => results);
+      return stopping;
+    },
+  };
 }
 
 export { Pool };

@@ -1,0 +1,111 @@
+// Starting s3-audit-proxy for the benchmark: the real CLI (`dist/src/cli/main.js serve`), audit off,
+// on with the webhook enabled through the admin API, or on with the JSONL file target. When the admin
+// API does not answer, the webhook rows fall back to bench/proxy-host.ts (same startServer(), then
+// the same AuditDispatcher.setWebhook() call the admin route makes); which one was used is reported.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { sleep, spawnReady, type Child } from './proc.js';
+
+export type AuditMode = 'off' | 'webhook' | 'file';
+
+export interface Endpoint { url: string; pid: number; tree: boolean; stop(): Promise<void> }
+export interface S3ap extends Endpoint { dataDir: string; transport: string; child: Child }
+
+export interface S3apContext {
+  node: string;
+  dist: string;
+  work: string;
+  hecUrl: string;
+  hecToken: string;
+  adminToken: string;
+  /** Called with every child started (so the caller can stop them all on failure). */
+  register(child: Child): void;
+  log(msg: string): void;
+}
+
+let adminApiWorks: boolean | null = null;
+/** How the webhook was enabled in this run (null until a webhook proxy was started). */
+export let auditTransport: string | null = null;
+
+function cliArgs(ctx: S3apContext, backend: string, dataDir: string, extra: string[]): string[] {
+  return ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--admin-token', ctx.adminToken, '--backend', backend,
+    '--data-dir', dataDir, '--log-level', 'info', '--shutdown-timeout', '2s', ...extra];
+}
+
+function adminFrom(line: string): string | null {
+  try {
+    const rec = JSON.parse(line) as { msg?: string; admin?: string; url?: string; listen?: string };
+    if (rec.msg === 'admin API listening') return rec.admin ?? rec.url ?? rec.listen ?? null;
+  } catch { /* not JSON */ }
+  return null;
+}
+
+async function spawnCli(ctx: S3apContext, name: string, args: string[], nodeFlags: string[]): Promise<{ child: Child; url: string; adminUrl: string | null }> {
+  let adminUrl: string | null = null;
+  const env = { PATH: process.env['PATH'], HOME: process.env['HOME'] };
+  const r = await spawnReady(name, ctx.node, [...nodeFlags, join(ctx.dist, 'src', 'cli', 'main.js'), 'serve', ...args], (line) => {
+    adminUrl ??= adminFrom(line);
+    try {
+      const rec = JSON.parse(line) as { msg?: string; listen?: string };
+      if (rec.msg === 's3-audit-proxy listening' && rec.listen) return rec.listen;
+    } catch { /* not JSON */ }
+    return undefined;
+  }, { env });
+  ctx.register(r.child);
+  // the admin listener may log after the S3 listener: give it a moment (bounded)
+  for (let i = 0; i < 10 && adminUrl === null; i++) {
+    await sleep(30);
+    for (const line of r.child.lines) adminUrl ??= adminFrom(line);
+  }
+  return { child: r.child, url: r.value, adminUrl };
+}
+
+async function enableViaAdmin(ctx: S3apContext, adminUrl: string): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const res = await fetch(`${adminUrl.replace(/\/$/, '')}/api/v1/audit-webhook/enable`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.adminToken}` },
+      body: JSON.stringify({ endpoint: `${ctx.hecUrl}/services/collector/event`, authToken: ctx.hecToken }),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    return { ok: res.ok, detail: `HTTP ${res.status} ${text.slice(0, 200)}` };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
+  }
+}
+
+/** s3-audit-proxy with audit off, on (webhook to the HEC receiver), or on (JSONL file). */
+export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = []): Promise<S3ap> {
+  const dataDir = mkdtempSync(join(ctx.work, `s3ap-${mode}-`));
+  const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
+  const mk = (child: Child, url: string, transport: string): S3ap => ({
+    url, pid: child.pid, tree: false, dataDir, transport, child,
+    stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
+  });
+  if (mode !== 'webhook' || adminApiWorks !== false) {
+    const c = await spawnCli(ctx, `s3ap-${mode}`, cliArgs(ctx, backend, dataDir, extra), nodeFlags);
+    if (mode === 'off') return mk(c.child, c.url, 'none');
+    if (mode === 'file') return mk(c.child, c.url, 'JSONL file (--audit-log)');
+    const res = c.adminUrl ? await enableViaAdmin(ctx, c.adminUrl) : { ok: false, detail: 'no "admin API listening" line from the CLI' };
+    if (res.ok) {
+      adminApiWorks = true;
+      auditTransport = 'webhook enabled through the admin API (POST /api/v1/audit-webhook/enable), HEC event endpoint, default batching (500 events / 1 MiB / 1 s, 2 requests in flight), no gzip';
+      return mk(c.child, c.url, 'webhook (admin API)');
+    }
+    adminApiWorks = false;
+    auditTransport = `webhook enabled in-process with AuditDispatcher.setWebhook() by bench/proxy-host.ts (same startServer() as the CLI), because the admin API did not answer: ${res.detail}`;
+    ctx.log(`admin API not available (${res.detail}); using bench/proxy-host.ts`);
+    await c.child.stop();
+  }
+  const webhook = JSON.stringify({ endpoint: `${ctx.hecUrl}/services/collector/event`, authToken: ctx.hecToken });
+  const r = await spawnReady(`s3ap-host-${mode}`, ctx.node, [...nodeFlags, join(ctx.dist, 'bench', 'proxy-host.js'), ...cliArgs(ctx, backend, dataDir, extra)], (line) => {
+    try {
+      const rec = JSON.parse(line) as { msg?: string; listen?: string };
+      if (rec.msg === 'bench proxy-host ready' && rec.listen) return rec.listen;
+    } catch { /* not JSON */ }
+    return undefined;
+  }, { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], BENCH_WEBHOOK: webhook } });
+  ctx.register(r.child);
+  return mk(r.child, r.value, 'webhook (in-process setWebhook)');
+}

@@ -1,0 +1,129 @@
+// CPU profile of s3-audit-proxy under wrk load (node --cpu-prof), summarised by
+// bench/cpuprofile-summary.ts. Not part of `npm run bench`; run after a build:
+//   node dist/bench/profile.js <off|on|file> [GET|PUT] [seconds] [connections]
+//   node dist/bench/profile.js dispatcher        (the scenario 4 child under --cpu-prof)
+//   node dist/bench/profile.js large             (1 GiB GET then PUT through the proxy, audit on)
+// Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
+// the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run.
+// The V8 summary only counts samples taken while the load ran (start-up excluded).
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../src/paths.js';
+import { backendConfig, startNginx } from './lib/nginx.js';
+import { CLK_TCK, freePort, run, spawnReady, which, cpuSeconds, type Child } from './lib/proc.js';
+import { runWrk, writeWrkScript, S3_HEADERS } from './lib/wrk.js';
+import { startS3ap, type AuditMode } from './lib/s3ap.js';
+import { startSink } from './lib/sink.js';
+import { renderSummary, summarise } from './cpuprofile-summary.js';
+
+const what = process.argv[2] ?? 'on';
+const usePerf = process.env['PERF'] === '1' && which('perf') !== null;
+const method = (process.argv[3] ?? 'GET').toUpperCase() as 'GET' | 'PUT';
+const seconds = Number(process.argv[4] ?? 10);
+const conns = Number(process.argv[5] ?? 32);
+const ROOT = projectRoot();
+const DIST = join(ROOT, 'dist');
+const NODE = process.execPath;
+const WORK = mkdtempSync(join(os.platform() === 'linux' ? '/dev/shm' : os.tmpdir(), 's3ap-profile-'));
+const PROF = join(WORK, 'prof');
+mkdirSync(PROF);
+const children: Child[] = [];
+const log = (m: string): void => { process.stdout.write(`[profile] ${m}\n`); };
+const HEC_TOKEN = 'profile-hec-token';
+const outDir = join(ROOT, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+
+function cpuSplit(pid: number): { user: number; sys: number } {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK };
+}
+
+function newestProfile(): string {
+  const files = readdirSync(PROF).filter((f) => f.endsWith('.cpuprofile'));
+  if (!files.length) throw new Error('no .cpuprofile written (the process did not exit cleanly?)');
+  return join(PROF, files.sort().at(-1)!);
+}
+
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
+let window: [number, number] = [0, Infinity];
+
+function writeSummary(name: string, title: string, extra: string): void {
+  const file = newestProfile();
+  const summary = summarise(JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof summarise>[0], 30, window[0], window[1]);
+  const md = `# CPU profile: ${title}\n\n${extra}\n\n${renderSummary(summary, title)}\n`;
+  writeFileSync(join(outDir, `profile-${name}.md`), md);
+  copyFileSync(file, join(outDir, `profile-${name}.cpuprofile`));
+  process.stdout.write(md);
+}
+
+try {
+  const nginx = which('nginx') ?? '/usr/sbin/nginx';
+  const www = join(WORK, 'www');
+  mkdirSync(join(www, 'bench', 'put'), { recursive: true });
+  mkdirSync(join(www, 'bench', 'upload'), { recursive: true });
+  writeFileSync(join(www, 'bench', 'obj-4k'), randomBytes(4096));
+  const port = await freePort();
+  const prefix = join(WORK, 'nginx');
+  mkdirSync(prefix);
+  const backend = await startNginx('nginx-backend', nginx, prefix, backendConfig(prefix, www, port, 1), port);
+  children.push(backend.child);
+  const sink = await startSink(NODE, DIST, HEC_TOKEN);
+  children.push(sink.child);
+  const flags = ['--cpu-prof', '--cpu-prof-dir', PROF, ...(usePerf ? ['--perf-basic-prof'] : [])];
+
+  if (what === 'dispatcher') {
+    const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events: 100_000, spoolEvents: 100_000 });
+    const r = await spawnReady('dispatcher-bench', NODE, [...flags, join(DIST, 'bench', 'dispatcher-bench.js'), arg], (l) => (l.startsWith('RESULT ') ? l.slice(7) : undefined), { timeoutMs: 240_000 });
+    await r.child.exited;
+    writeSummary('dispatcher', 'AuditDispatcher alone (scenario 4: plain, gzip, spool write, spool drain)', `Result: \`${r.value}\``);
+  } else if (what === 'large') {
+    const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, 'webhook', backend.url, flags);
+    const big = join(www, 'bench', 'big');
+    const chunk = randomBytes(1024 * 1024);
+    const fd = openSync(big, 'w');
+    for (let i = 0; i < 1024; i++) writeSync(fd, chunk);
+    closeSync(fd);
+    const hdr = Object.entries(S3_HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+    const cpu0 = cpuSeconds(p.pid);
+    const from = monoUs();
+    const g = await run('curl', ['-sS', '-o', '/dev/null', ...hdr, '-w', '%{http_code} %{size_download} %{time_total}', `${p.url}/bench/big`], 300_000);
+    const cpu1 = cpuSeconds(p.pid);
+    const u = await run('curl', ['-sS', '-T', big, '-o', '/dev/null', ...hdr, '-w', '%{http_code} %{size_upload} %{time_total}', `${p.url}/bench/upload/big`], 300_000);
+    const cpu2 = cpuSeconds(p.pid);
+    window = [from, monoUs()];
+    await p.stop();
+    writeSummary('large', 's3-audit-proxy, audit on, 1 GiB GET then 1 GiB PUT (curl)', `GET: \`${g.stdout}\` (proxy CPU ${(cpu1 - cpu0).toFixed(2)} s); PUT: \`${u.stdout}\` (proxy CPU ${(cpu2 - cpu1).toFixed(2)} s). Fields: status, bytes, seconds.`);
+  } else {
+    const mode = (what === 'on' ? 'webhook' : what) as AuditMode;
+    const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, mode, backend.url, flags);
+    const script = method === 'GET' ? writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0) : writeWrkScript(WORK, 'put', 'PUT', '/bench/put/obj-4k', 4096);
+    await runWrk('wrk', p.url, script, 32, 2);
+    const c0 = cpuSplit(p.pid);
+    const perfData = join(WORK, 'perf.data');
+    const perf = usePerf ? run('perf', ['record', '-e', 'cpu-clock', '-F', '997', '-g', '-o', perfData, '-p', String(p.pid), '--', 'sleep', String(seconds)], (seconds + 30) * 1000) : null;
+    const from = monoUs();
+    const w = await runWrk('wrk', p.url, script, conns, seconds);
+    window = [from, monoUs()];
+    const c1 = cpuSplit(p.pid);
+    let perfText = '';
+    if (perf) {
+      await perf;
+      const rep = await run('perf', ['report', '-i', perfData, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.7', '-g', 'none'], 120_000);
+      const dso = await run('perf', ['report', '-i', perfData, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], 120_000);
+      const incl = await run('perf', ['report', '-i', perfData, '--stdio', '--children', '--sort', 'sym', '--percent-limit', '3', '-g', 'none'], 120_000);
+      const clean = (t: string, n = 45): string => t.split('\n').filter((l) => l.trim() && !l.startsWith('#')).slice(0, n).join('\n');
+      perfText = `\n\n## perf (on-CPU samples, cpu-clock, kernel included; JIT frames via --perf-basic-prof)\n\nBy shared object:\n\n\`\`\`\n${clean(dso.stdout)}\n\`\`\`\n\nBy symbol, self:\n\n\`\`\`\n${clean(rep.stdout)}\n\`\`\`\n\nBy symbol, inclusive (children; frame-pointer unwinding, JS frames included where V8 keeps them):\n\n\`\`\`\n${clean(incl.stdout, 70)}\n\`\`\``;
+    }
+    await p.stop();
+    const n = w.requests;
+    const us = (x: number): string => ((x / n) * 1e6).toFixed(1);
+    writeSummary(`${what}-${method.toLowerCase()}`, `s3-audit-proxy, audit ${what}, 4 KiB ${method}, ${conns} connections, ${seconds} s (${p.transport})`,
+      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat). The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
+  }
+} finally {
+  for (const c of children.reverse()) await c.stop(3000).catch(() => {});
+  rmSync(WORK, { recursive: true, force: true });
+}
