@@ -3,6 +3,7 @@
 //   node dist/bench/profile.js <off|on|file> [GET|PUT] [seconds] [connections]
 //   node dist/bench/profile.js dispatcher        (the scenario 4 child under --cpu-prof)
 //   node dist/bench/profile.js large             (1 GiB GET then PUT through the proxy, audit on)
+// EXTRA_NODE_FLAGS='--max-semi-space-size=64' adds node flags to the proxy; NO_CPU_PROF=1 measures only.
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
 // the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run.
 // The V8 summary only counts samples taken while the load ran (start-up excluded).
@@ -43,6 +44,7 @@ function cpuSplit(pid: number): { user: number; sys: number } {
 
 function newestProfile(): string {
   const files = readdirSync(PROF).filter((f) => f.endsWith('.cpuprofile'));
+  if (!files.length && process.env['NO_CPU_PROF'] === '1') return '';
   if (!files.length) throw new Error('no .cpuprofile written (the process did not exit cleanly?)');
   return join(PROF, files.sort().at(-1)!);
 }
@@ -52,6 +54,7 @@ let window: [number, number] = [0, Infinity];
 
 function writeSummary(name: string, title: string, extra: string): void {
   const file = newestProfile();
+  if (!file) { process.stdout.write(`${title}\n${extra}\n`); return; }
   const summary = summarise(JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof summarise>[0], 30, window[0], window[1]);
   const md = `# CPU profile: ${title}\n\n${extra}\n\n${renderSummary(summary, title)}\n`;
   writeFileSync(join(outDir, `profile-${name}.md`), md);
@@ -72,7 +75,8 @@ try {
   children.push(backend.child);
   const sink = await startSink(NODE, DIST, HEC_TOKEN);
   children.push(sink.child);
-  const flags = ['--cpu-prof', '--cpu-prof-dir', PROF, ...(usePerf ? ['--perf-basic-prof'] : [])];
+  const extraFlags = (process.env['EXTRA_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+  const flags = [...extraFlags, ...(process.env['NO_CPU_PROF'] === '1' ? [] : ['--cpu-prof', '--cpu-prof-dir', PROF]), ...(usePerf ? ['--perf-basic-prof'] : [])];
 
   if (what === 'dispatcher') {
     const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events: 100_000, spoolEvents: 100_000 });

@@ -141,11 +141,25 @@ describe('admin API (real proxy process)', () => {
           puts++;
         } catch (err) {
           failures.push(err);
+          if (failures.length > 50) break;
         }
       }
     })();
-    await waitUntil(() => puts >= 5, 5000, 'traffic before enable');
-    const r = await call('POST', '/api/v1/audit-webhook/enable', { body: enableBody() });
+    let r: AdminReply;
+    let enabledAt: number;
+    try {
+      await waitUntil(() => puts >= 5, 5000, 'traffic before enable');
+      r = await call('POST', '/api/v1/audit-webhook/enable', { body: enableBody() });
+      enabledAt = puts;
+      for (const extra of [{ concurrency: 3 }, { gzip: true, batchMaxEvents: 50 }]) {
+        await sleep(100);
+        assert.equal((await call('POST', '/api/v1/audit-webhook/enable', { body: enableBody(extra) })).status, 200);
+      }
+      await waitUntil(() => puts >= enabledAt + 20, 10_000, 'traffic after enable');
+    } finally {
+      stop = true; // the traffic loop ends whatever happened above
+      await traffic;
+    }
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.enabled, true);
     assert.equal(r.json.endpoint, env.hec.eventUrl);
@@ -153,14 +167,6 @@ describe('admin API (real proxy process)', () => {
     assert.equal(r.json.format, 'hec-event');
     assert.equal(r.json.batchMaxWaitMs, 100);
     assert.equal(r.json.status.state, 'healthy');
-    const enabledAt = puts;
-    for (const extra of [{ concurrency: 3 }, { gzip: true, batchMaxEvents: 50 }]) {
-      await sleep(100);
-      assert.equal((await call('POST', '/api/v1/audit-webhook/enable', { body: enableBody(extra) })).status, 200);
-    }
-    await waitUntil(() => puts >= enabledAt + 20, 10_000, 'traffic after enable');
-    stop = true;
-    await traffic;
     assert.deepEqual(failures, [], 'no S3 request failed while the webhook was enabled and replaced');
     const pid = env.proxy.child.pid;
     assert.equal(env.proxy.child.exitCode, null, 'same process: no restart');

@@ -116,3 +116,25 @@ test('spool unusable (dataDir is a file): failed batches wait in memory, queue_f
   assertExactlyOnceInOrder(seqs(r.events), 300);
   assertBalanced(d.counters(), { dropsExpected: true });
 });
+
+test('slow receiver: the backlog overflows from memory into the spool and is delivered in order, nothing dropped', async (t) => {
+  // Intake (about 20 events/ms) far above what the receiver takes (50 events per 30 ms reply); the
+  // queue (2000) absorbs one reply's worth of intake above its half-way mark, then moves to the spool.
+  const { r, d } = await setupDispatch(t, {
+    dispatcher: { queueMaxEvents: 2000 },
+    webhook: { batchMaxEvents: 50, concurrency: 1 },
+  });
+  await r.setMode('slow', { delayMs: 30 });
+  const N = 6000;
+  for (let i = 0; i < N; i++) {
+    d.enqueue(testEvent(i));
+    if (i % 100 === 99) await sleep(5);
+  }
+  await waitUntil(() => d.counters().spooled > 0, 5000, 'overflow into the spool');
+  await r.setMode('ok');
+  await r.waitForEvents(N, 8000);
+  await waitSettled(d);
+  assertExactlyOnceInOrder(seqs(r.events), N);
+  assert.equal(d.status().state, 'healthy', 'slow is not failing');
+  assertBalanced(d.counters());
+});

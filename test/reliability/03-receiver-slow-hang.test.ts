@@ -52,7 +52,7 @@ test('3b. receiver hanging for 12 s with small queue/spool limits: S3 unaffected
   const started = Date.now();
   const SPOOL_MAX = 256 * 1024;
   const rig = await startRig(t, {
-    dispatcher: { queueMaxEvents: 1000, queueMaxBytes: 4 * 1024 * 1024, spoolMaxBytes: SPOOL_MAX, dropLogIntervalMs: 60_000 },
+    dispatcher: { queueMaxEvents: 500, queueMaxBytes: 4 * 1024 * 1024, spoolMaxBytes: SPOOL_MAX, dropLogIntervalMs: 60_000 },
     webhook: { concurrency: 2, batchMaxWaitMs: 100, batchMaxEvents: 100, requestTimeoutMs: 1000 },
   });
   const { r, d } = rig;

@@ -51,9 +51,9 @@ test('4. receiver 503 + Retry-After, then 401/403 (token revoked: unauthorized, 
   const heldAtFix = doc.json.status.spooled + doc.json.status.queued;
 
   // fixed by an admin: enable with the new token
+  const fixedAt = performance.now();
   const en2 = await adminCall(admin, 'POST', '/api/v1/audit-webhook/enable', { token: rig.adminToken, body: { ...body, authToken: HEC_TOKEN_2 } });
   assert.equal(en2.status, 200, en2.text);
-  const fixedAt = performance.now();
   await waitFor(() => d.status().state === 'healthy' && d.status().spooled === 0, 15_000, () => `delivered after the fix: ${JSON.stringify(d.status())}`);
   const drainMs = r1(performance.now() - fixedAt);
   await sleep(1000);

@@ -18,7 +18,8 @@ import type { AuditControl, AuditSink, TargetStatus, TestEventResult, WebhookTar
 import { createLogger } from '../../../src/log.js';
 import { bucketName, type TestBackend } from '../../helpers/backend.js';
 import { startHecReceiver, type HecReceiver } from '../../helpers/hec-receiver.js';
-import { startInProcessProxy, type InProcessProxy } from '../../helpers/proxy.js';
+import { spawnProxy, startInProcessProxy, type ChildProxy, type InProcessProxy } from '../../helpers/proxy.js';
+import { projectRoot } from '../../../src/paths.js';
 import { s3Client } from '../../helpers/s3.js';
 
 export const HEC_TOKEN = '5C2B1E0A-7D3F-4E8B-9A61-0F2D4C6B8E10';
@@ -279,7 +280,7 @@ export async function presign(client: S3Client, bucket: string, key: string): Pr
 }
 
 /** One S3 request on a raw undici Pool, body read whole. Never throws (status 0 = network error). */
-export async function s3Once(pool: Pool, op: Op, url: string, worker: number, key: string): Promise<S3Result> {
+export async function s3Once(pool: Pool, op: Op, url: string, worker: number, key: string, timeoutMs = 30_000): Promise<S3Result> {
   const u = new URL(url);
   const s = performance.now();
   const method = op === 'put' ? 'PUT' : op === 'get' ? 'GET' : 'HEAD';
@@ -288,7 +289,7 @@ export async function s3Once(pool: Pool, op: Op, url: string, worker: number, ke
       method, path: u.pathname + u.search,
       body: op === 'put' ? BODY : undefined,
       headers: op === 'put' ? { 'content-length': String(BODY.length) } : {},
-      headersTimeout: 30_000, bodyTimeout: 30_000,
+      headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
     });
     const text = await res.body.text();
     const code = res.statusCode >= 300 ? (/<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.statusCode}`) : null;
@@ -304,7 +305,7 @@ export async function s3Once(pool: Pool, op: Op, url: string, worker: number, ke
  * `rate` req/s, each cycling PUT -> GET -> HEAD over its own 8 keys (`<prefix><worker>/k<n>`), with
  * presigned (SigV4) URLs the backend verifies. Ends on stop() or after maxSeconds.
  */
-export async function startTraffic(o: { url: string; client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[] }): Promise<Traffic> {
+export async function startTraffic(o: { url: string; client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[]; timeoutMs?: number }): Promise<Traffic> {
   const results: S3Result[] = [];
   const ops = o.ops ?? ['put', 'get', 'head'];
   const prefix = o.prefix ?? 'w';
@@ -329,7 +330,7 @@ export async function startTraffic(o: { url: string; client: S3Client; bucket: s
       const op = ops[i % ops.length];
       const k = Math.floor(i / ops.length) % KEYS;
       started++;
-      results.push(await s3Once(pool, op, urls[w][k][op], w, `${prefix}${w}/k${k}`));
+      results.push(await s3Once(pool, op, urls[w][k][op], w, `${prefix}${w}/k${k}`, o.timeoutMs));
     }
   };
   const all = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
@@ -540,4 +541,101 @@ export async function childCounters(adminUrl: string): Promise<{ generated: numb
   };
 }
 
-export const SCENARIO_BUDGET_MS = 9 * 60_000;
+
+/**
+ * The real CLI (`serve`) as a child, like test/helpers/proxy.ts spawnProxy, optionally under a
+ * file-size limit (RLIMIT_FSIZE, KiB): a write past it fails with EFBIG, as a full disk fails with
+ * ENOSPC. Resolves once it logs "s3-audit-proxy listening" (bounded).
+ */
+export async function spawnProxyLimited(args: string[], env: NodeJS.ProcessEnv, fileSizeLimitKiB: number | null, timeoutMs = 15_000): Promise<ChildProxy> {
+  if (fileSizeLimitKiB === null) return spawnProxy(args, env, timeoutMs);
+  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+  const child = spawn('bash', ['-c', `ulimit -f ${fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, main, 'serve', ...args], {
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let buf = '';
+  const ready = new Promise<{ url: string; adminUrl: string | null }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    let adminUrl: string | null = null;
+    const onData = (d: Buffer): void => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        output.push(line);
+        try {
+          const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string };
+          if (rec.msg === 'admin API listening' && rec.admin) adminUrl = rec.admin;
+          if (rec.msg === 's3-audit-proxy listening' && rec.listen) {
+            clearTimeout(timer);
+            resolve({ url: rec.listen, adminUrl });
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`proxy exited with ${code} before listening:\n${output.join('\n')}`));
+    });
+  });
+  const { url, adminUrl } = await ready;
+  return {
+    child, url, adminUrl, output, exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const tm = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(tm);
+      return code;
+    },
+  };
+}
+
+/** Log records of a child proxy (JSON lines only). */
+export function childLogs(output: string[]): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const l of output) {
+    try {
+      out.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      /* not JSON */
+    }
+  }
+  return out;
+}
+
+/** True when the child's admin /healthz answers within timeoutMs (its event loop is alive). */
+export async function alive(adminUrl: string, timeoutMs = 3000): Promise<boolean> {
+  try {
+    const res = await fetch(`${adminUrl}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.text();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (bounded) until a child's dispatcher has settled: nothing queued, spooled or in flight, all accounted. */
+export async function waitChildSettled(adminUrl: string, timeoutMs: number): Promise<Awaited<ReturnType<typeof childCounters>>> {
+  let last: Awaited<ReturnType<typeof childCounters>> | null = null;
+  let lastErr = '';
+  await waitFor(async () => {
+    try {
+      last = await childCounters(adminUrl);
+    } catch (err) {
+      lastErr = (err as Error).message;
+      return false;
+    }
+    const c = last;
+    return c.queued === 0 && c.spool === 0 && c.inFlight === 0 && c.delivered + c.dropped + c.deadLettered === c.generated;
+  }, timeoutMs, () => `child dispatcher settled: ${JSON.stringify(last)} ${lastErr}`);
+  return last!;
+}
