@@ -36,10 +36,12 @@ const HEC_TOKEN = 'profile-hec-token';
 const outDir = join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 
-function cpuSplit(pid: number): { user: number; sys: number } {
+function cpuSplit(pid: number): { user: number; sys: number; minflt: number; vcsw: number; ivcsw: number } {
   const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK };
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (n: string): number => Number(new RegExp(`^${n}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK, minflt: Number(rest[7]), vcsw: field('voluntary_ctxt_switches'), ivcsw: field('nonvoluntary_ctxt_switches') };
 }
 
 function newestProfile(): string {
@@ -125,7 +127,7 @@ try {
     const n = w.requests;
     const us = (x: number): string => ((x / n) * 1e6).toFixed(1);
     writeSummary(`${what}-${method.toLowerCase()}`, `s3-audit-proxy, audit ${what}, 4 KiB ${method}, ${conns} connections, ${seconds} s (${p.transport})`,
-      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat). The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
+      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat); per 1000 requests: ${((c1.minflt - c0.minflt) * 1000 / n).toFixed(0)} minor page faults, ${((c1.vcsw - c0.vcsw) * 1000 / n).toFixed(0)} voluntary and ${((c1.ivcsw - c0.ivcsw) * 1000 / n).toFixed(0)} involuntary context switches. The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(3000).catch(() => {});

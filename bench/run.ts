@@ -2,9 +2,9 @@
 // receiver, the proxies), runs the five scenarios, prints a table and writes bench/results/latest.json
 // and latest.md. Every comparison is a ratio against anchors measured in the same run.
 //
-// Knobs (environment): BENCH_DURATION (s per wrk run, default 6), BENCH_RATE (open-loop req/s, 500),
-// BENCH_LATENCY_DURATION (s, 6), BENCH_LARGE_MIB (1024), BENCH_LARGE_REPS (best of N, 1), BENCH_DISPATCH_EVENTS (100000),
-// BENCH_SPOOL_EVENTS (100000), BENCH_SCENARIOS (e.g. "1,2,3,4,5").
+// Knobs (environment): BENCH_DURATION (s per cell, two rounds of half that, whole seconds; default 6), BENCH_RATE (open-loop req/s, 500),
+// BENCH_LATENCY_DURATION (s, 4), BENCH_LARGE_MIB (1024), BENCH_LARGE_REPS (best of N, 1), BENCH_DISPATCH_EVENTS (100000),
+// BENCH_SPOOL_EVENTS (100000), BENCH_SCENARIOS (e.g. "1,2,3,4,5"), BENCH_RESULTS_DIR (default bench/results).
 import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -24,7 +24,7 @@ const num = (k: string, d: number): number => (env[k] !== undefined && Number.is
 const CFG = {
   durationS: num('BENCH_DURATION', 6),
   rate: num('BENCH_RATE', 500),
-  latencyS: num('BENCH_LATENCY_DURATION', 6),
+  latencyS: num('BENCH_LATENCY_DURATION', 4),
   largeMiB: num('BENCH_LARGE_MIB', 1024),
   largeReps: num('BENCH_LARGE_REPS', 1),
   dispatchEvents: num('BENCH_DISPATCH_EVENTS', 100_000),
@@ -46,7 +46,12 @@ const log = (msg: string): void => { process.stdout.write(`[bench +${((Date.now(
 
 // ---- tools and machine ----------------------------------------------------------------------------
 
-const tools = { wrk: which('wrk'), nginx: which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : null), curl: which('curl') };
+// BENCH_NO_WRK / BENCH_NO_NGINX / BENCH_NO_CURL=1 pretend a tool is missing (to check the skip paths).
+const tools = {
+  wrk: env['BENCH_NO_WRK'] ? null : which('wrk'),
+  nginx: env['BENCH_NO_NGINX'] ? null : which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : null),
+  curl: env['BENCH_NO_CURL'] ? null : which('curl'),
+};
 const machine = machineInfo(tools);
 const skipped: string[] = [];
 if (!tools.wrk) skipped.push('wrk not found (apt-get install wrk): skipped the load scenarios 1 (small objects) and 5 (degraded receiver).');
@@ -130,7 +135,7 @@ const putScript = writeWrkScript(SCRIPTS, 'put-4k', 'PUT', PUT_PATH, 4096);
 interface RowSpec { method: 'GET' | 'PUT'; connections: number }
 const FULL: RowSpec[] = [{ method: 'GET', connections: 32 }, { method: 'PUT', connections: 32 }, { method: 'GET', connections: 256 }, { method: 'PUT', connections: 256 }];
 
-interface LoadTarget { id: string; label: string; ep: Endpoint; sink: Sink | null; only32: boolean; node: boolean }
+interface LoadTarget { id: string; label: string; ep: Endpoint; sink: Sink | null; only32: boolean; node: boolean; status?: () => Promise<Record<string, unknown> | null> }
 
 interface Cell { requests: number; seconds: number; cpu: number; hecCpu: number; errors: number; p50: number[]; p99: number[]; p999: number[]; max: number; foreign: number[] }
 
@@ -150,6 +155,13 @@ async function measure(t: LoadTarget, s: RowSpec, seconds: number, cell: Cell): 
   cell.p999.push(w.p999);
   cell.max = Math.max(cell.max, w.max);
   return w;
+}
+
+/** The delivery counters worth keeping from the admin API's status document. */
+function pickStatus(st: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ['state', 'delivered', 'queued', 'dropped', 'spooled', 'retried', 'inFlight', 'consecutiveFailures', 'lastLatencyMs', 'lastError']) out[k] = st[k] ?? null;
+  return out;
 }
 
 const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
@@ -178,7 +190,7 @@ async function warmUp(t: LoadTarget): Promise<void> {
 async function smallObjects(targets: LoadTarget[]): Promise<LoadRow[]> {
   for (const t of targets) if (t.node) await warmUp(t);
   const rows: LoadRow[] = [];
-  const half = CFG.durationS / 2;
+  const half = Math.max(1, Math.round(CFG.durationS / 2));
   for (const s of FULL) {
     const list = targets.filter((t) => !(t.only32 && s.connections !== 32));
     const cells = new Map<string, Cell>(list.map((t) => [t.id, { requests: 0, seconds: 0, cpu: 0, hecCpu: 0, errors: 0, p50: [], p99: [], p999: [], max: 0, foreign: [] }]));
@@ -190,6 +202,10 @@ async function smallObjects(targets: LoadTarget[]): Promise<LoadRow[]> {
     }
     for (const t of list) {
       const row = cellRow(t, s, cells.get(t.id)!);
+      if (t.status) {
+        const st = await t.status();
+        if (st) row.delivery = pickStatus(st);
+      }
       rows.push(row);
       log(`${t.label} ${s.method} c=${s.connections}: ${row.rps} req/s p50 ${row.p50} p99 ${row.p99} p99.9 ${row.p999} ms, cpu ${row.cpuPer10k ?? '-'} s/10k (${row.cpuPct ?? '-'}%), errors ${row.errors}, foreign load ${row.foreignCores} cores`);
     }
@@ -201,8 +217,9 @@ async function smallObjects(targets: LoadTarget[]): Promise<LoadRow[]> {
 
 interface OpenLoopOut { requests: number; errors: number; samples: number[]; scheduledSamples: number[] }
 
+let openLoopWarmupS = 0.3;
 async function openLoop(url: string, seconds: number): Promise<OpenLoopOut> {
-  const arg = JSON.stringify({ url, path: GET_PATH, rate: CFG.rate, durationS: seconds, warmupS: 0.3 });
+  const arg = JSON.stringify({ url, path: GET_PATH, rate: CFG.rate, durationS: seconds, warmupS: openLoopWarmupS });
   const r = await spawnReady('open-loop', NODE, [join(DIST, 'bench', 'open-loop.js'), arg], (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as OpenLoopOut) : undefined), { timeoutMs: (seconds + 30) * 1000 });
   await r.child.exited;
   return r.value;
@@ -372,7 +389,17 @@ async function main(): Promise<void> {
   const s5 = CFG.scenarios.has('5') && wrkOk;
   const overall = new ForeignCpu();
 
-  if (s1 || s2 || s5) {
+  const guarded = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      const msg = `${name} failed: ${(err as Error).message.slice(0, 1500)}`;
+      results.notes.push(msg);
+      log(msg);
+    }
+  };
+
+  if (s1 || s2 || s5) await guarded('scenarios 1, 2, 5', async () => {
     // Start every target of scenarios 1, 2 and 5 up front (idle ones cost nothing).
     const targets: LoadTarget[] = [{ id: 'direct', label: 'direct to backend', ep: backend, sink: null, only32: false, node: false }];
     const stops: Array<() => Promise<void>> = [];
@@ -393,7 +420,7 @@ async function main(): Promise<void> {
     const on = await startS3ap(s3apCtx(sink), 'webhook', backend.url);
     stops.push(on.stop);
     results.auditTransport = auditTransport;
-    targets.push({ id: 's3ap-on', label: 's3-audit-proxy, audit on (webhook)', ep: on, sink, only32: false, node: true });
+    targets.push({ id: 's3ap-on', label: 's3-audit-proxy, audit on (webhook)', ep: on, sink, only32: false, node: true, status: on.status });
     if (s1) {
       const file = await startS3ap(s3apCtx(sink), 'file', backend.url);
       stops.push(file.stop);
@@ -402,7 +429,8 @@ async function main(): Promise<void> {
 
     if (s1) results.load.push(...await smallObjects(targets));
     if (s2) {
-      if (!s1) for (const t of targets) if (t.node) await warmUp(t);
+      if (!s1 && wrkOk) for (const t of targets) if (t.node) await warmUp(t);
+      if (!s1 && !wrkOk) openLoopWarmupS = 2; // no wrk warm-up happened: let the JIT settle
       results.latency.push(...await addedLatency(targets.filter((t) => ['direct', 'nginx', 's3ap-off', 's3ap-on'].includes(t.id)).map((t) => ({ id: t.id, label: t.label, url: t.ep.url }))));
     }
     results.peakRssSmallMiB = kibToMiB(statusKiB(on.pid, 'VmHWM'));
@@ -417,11 +445,13 @@ async function main(): Promise<void> {
       // healthy, hang, down, then healthy again once the spool has drained; healthy = mean of both.
       const t = targets.find((x) => x.id === 's3ap-on')!;
       const spec: RowSpec = { method: 'GET', connections: 32 };
-      const half = CFG.durationS / 2;
+      const half = Math.max(1, Math.round(CFG.durationS / 2));
       const run5 = async (label: string): Promise<LoadRow> => {
         const cell: Cell = { requests: 0, seconds: 0, cpu: 0, hecCpu: 0, errors: 0, p50: [], p99: [], p999: [], max: 0, foreign: [] };
         await measure(t, spec, half, cell);
         const row = cellRow(t, spec, cell);
+        const st = await on.status();
+        if (st) row.delivery = pickStatus(st);
         log(`degraded: receiver ${label}: ${row.rps} req/s p99 ${row.p99} ms, cpu ${row.cpuPer10k} s/10k, foreign load ${row.foreignCores} cores`);
         return row;
       };
@@ -443,11 +473,13 @@ async function main(): Promise<void> {
       const healthyRps = (pre.rps + post.rps) / 2;
       results.degraded.push({ mode: 'healthy', rps: Math.round(healthyRps), p99: r2((pre.p99 + post.p99) / 2), errors: pre.errors + post.errors, ratioVsHealthy: 1, cpuPer10k: round3(((pre.cpuPer10k ?? 0) + (post.cpuPer10k ?? 0)) / 2), rssMiB: post.rssMiB, foreignCores: r2((pre.foreignCores + post.foreignCores) / 2), detail: `before ${pre.rps}, after ${post.rps} req/s` });
       for (const [mode, row] of [['hang', hang], ['down', down]] as const) {
-        results.degraded.push({ mode, rps: row.rps, p99: row.p99, errors: row.errors, ratioVsHealthy: ratio(row.rps, healthyRps), cpuPer10k: row.cpuPer10k, rssMiB: row.rssMiB, foreignCores: row.foreignCores, detail: '' });
+        const dv = row.delivery as { state?: string; queued?: number; spooled?: number; dropped?: number } | undefined;
+        results.degraded.push({ mode, rps: row.rps, p99: row.p99, errors: row.errors, ratioVsHealthy: ratio(row.rps, healthyRps), cpuPer10k: row.cpuPer10k, rssMiB: row.rssMiB, foreignCores: row.foreignCores,
+          detail: dv ? `webhook ${dv.state}, queued ${dv.queued}, spooled ${dv.spooled}, dropped ${dv.dropped} after the run` : '' });
       }
     }
     for (const stop of stops.reverse()) await stop();
-  }
+  });
 
   // Ratios (same run).
   for (const r of results.load) {
@@ -465,7 +497,7 @@ async function main(): Promise<void> {
   }
 
   // Scenario 3: large objects (interleaved: GET on each target, then PUT on each).
-  if (CFG.scenarios.has('3')) {
+  if (CFG.scenarios.has('3')) await guarded('scenario 3', async () => {
     const bytes = CFG.largeMiB * 1024 * 1024;
     const bigFile = join(WWW, 'bench', 'big');
     makeBigFile(bigFile, bytes);
@@ -492,10 +524,10 @@ async function main(): Promise<void> {
       l.getRatioVsDirect = ratio(l.getMBps, directL?.getMBps);
       l.putRatioVsDirect = ratio(l.putMBps, directL?.putMBps);
     }
-  }
+  });
 
   // Scenario 4: dispatcher alone.
-  if (CFG.scenarios.has('4')) {
+  if (CFG.scenarios.has('4')) await guarded('scenario 4', async () => {
     log('dispatcher alone ...');
     const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events: CFG.dispatchEvents, spoolEvents: CFG.spoolEvents });
     const cpu0 = treeCpuSeconds(sink.pid);
@@ -506,7 +538,7 @@ async function main(): Promise<void> {
     results.dispatcher = { ...r.value, receiverCpuSeconds: round3(treeCpuSeconds(sink.pid) - cpu0), dispatcherProcessCpuSeconds: round3(cpuChild), foreignCores: r2(foreign.cores()) };
     log(`dispatcher: ${JSON.stringify(r.value)}`);
     await sinkMode(sink, 'ok');
-  }
+  });
 
   results.foreignCoresOverall = r2(overall.cores());
   results.targets = evaluateTargets(results);
@@ -561,10 +593,10 @@ try {
 results.machine.loadAvgEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
 results.durationS = Math.round((Date.now() - t0) / 1000);
 if (!results.targets.length) results.targets = evaluateTargets(results);
-const outDir = join(ROOT, 'bench', 'results');
+const outDir = env['BENCH_RESULTS_DIR'] ?? join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
 writeFileSync(join(outDir, 'latest.md'), renderMarkdown(results));
 process.stdout.write('\n' + renderConsole(results) + '\n');
-process.stdout.write(`\nwrote ${join('bench', 'results', 'latest.json')} and latest.md (${results.durationS} s)\n`);
+process.stdout.write(`\nwrote ${join(outDir, 'latest.json')} and latest.md (${results.durationS} s)\n`);
 process.exitCode = failed ? 1 : 0;

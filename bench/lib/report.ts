@@ -22,6 +22,8 @@ export interface LoadRow {
   rssMiB: number | null;
   /** CPU used by processes that are not the benchmark's, in cores, during the row (shared machine). */
   foreignCores: number;
+  /** Audit-on rows: the webhook's delivery status right after the cell (admin API). */
+  delivery?: Record<string, unknown>;
   ratioVsNginx?: number | null;
   ratioVsDirect?: number | null;
 }
@@ -168,9 +170,17 @@ export function renderMarkdown(r: Results): string {
   out.push('', '## Targets (ratios measured in this run)', '', targetTable(r));
   out.push('', '## 1. Small objects (4 KiB), wrk closed loop', '', r.load.length ? loadTable(r) : '(not run)');
   if (r.auditDelivery) out.push('', `Audit delivery check: ${JSON.stringify(r.auditDelivery)}`);
+  const dl = r.load.filter((l) => l.delivery);
+  if (dl.length) {
+    out.push('', 'Webhook status after each audit-on cell (admin API, cumulative counters):', '',
+      table(['cell', 'state', 'delivered', 'queued', 'spooled', 'dropped', 'retried', 'last latency ms'], dl.map((l) => {
+        const d = l.delivery!;
+        return [`${l.method} c=${l.connections}`, String(d['state']), String(d['delivered']), String(d['queued']), String(d['spooled']), String(d['dropped']), String(d['retried']), String(d['lastLatencyMs'])];
+      })));
+  }
   if (r.peakRssSmallMiB !== null) out.push('', `Peak RSS of the audit-on proxy after the small-object runs: ${r.peakRssSmallMiB} MiB.`);
   out.push('', `## 2. Added latency, open loop at ${String(r.config['rate'])} req/s (4 KiB GET)`, '', r.latency.length ? latencyTable(r) : '(not run)');
-  out.push('', `## 3. Large objects (${Math.round(r.largeBytes / 1024 / 1024)} MiB GET and PUT, best of ${String(r.config['largeReps'])}, curl)`, '', r.large.length ? largeTable(r) : '(not run)');
+  out.push('', `## 3. Large objects (${Math.round(r.largeBytes / 1024 / 1024)} MiB GET and PUT, best of ${String(r.config['largeReps'])}, ${m.curl ? 'curl' : 'node http client'})`, '', r.large.length ? largeTable(r) : '(not run)');
   out.push('', '## 4. Dispatcher alone (AuditDispatcher in its own process, HEC receiver in another)', '', dispatcherTable(r));
   out.push('', '## 5. Degraded receiver (audit on, 4 KiB GET, 32 connections)', '', r.degraded.length ? degradedTable(r) : '(not run)');
   if (r.notes.length) out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));

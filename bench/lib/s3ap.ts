@@ -9,7 +9,13 @@ import { sleep, spawnReady, type Child } from './proc.js';
 export type AuditMode = 'off' | 'webhook' | 'file';
 
 export interface Endpoint { url: string; pid: number; tree: boolean; stop(): Promise<void> }
-export interface S3ap extends Endpoint { dataDir: string; transport: string; child: Child }
+export interface S3ap extends Endpoint {
+  dataDir: string;
+  transport: string;
+  child: Child;
+  /** Delivery status from the admin API (GET /api/v1/audit-webhook), or null when not available. */
+  status(): Promise<Record<string, unknown> | null>;
+}
 
 export interface S3apContext {
   node: string;
@@ -79,8 +85,20 @@ async function enableViaAdmin(ctx: S3apContext, adminUrl: string): Promise<{ ok:
 export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = []): Promise<S3ap> {
   const dataDir = mkdtempSync(join(ctx.work, `s3ap-${mode}-`));
   const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
+  let adminUrl: string | null = null;
+  const status = async (): Promise<Record<string, unknown> | null> => {
+    if (!adminUrl) return null;
+    try {
+      const res = await fetch(`${adminUrl.replace(/\/$/, '')}/api/v1/audit-webhook`, { headers: { authorization: `Bearer ${ctx.adminToken}` }, signal: AbortSignal.timeout(3000) });
+      if (!res.ok) return null;
+      const doc = (await res.json()) as { status?: Record<string, unknown> };
+      return doc.status ?? null;
+    } catch {
+      return null;
+    }
+  };
   const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: false, dataDir, transport, child,
+    url, pid: child.pid, tree: false, dataDir, transport, child, status,
     stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
   });
   if (mode !== 'webhook' || adminApiWorks !== false) {
@@ -90,6 +108,7 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
     const res = c.adminUrl ? await enableViaAdmin(ctx, c.adminUrl) : { ok: false, detail: 'no "admin API listening" line from the CLI' };
     if (res.ok) {
       adminApiWorks = true;
+      adminUrl = c.adminUrl;
       auditTransport = 'webhook enabled through the admin API (POST /api/v1/audit-webhook/enable), HEC event endpoint, default batching (500 events / 1 MiB / 1 s, 2 requests in flight), no gzip';
       return mk(c.child, c.url, 'webhook (admin API)');
     }

@@ -72,7 +72,7 @@ export function buildAdminEvent(i: AdminEventInput): AuditEvent {
       errorMessage: i.errorMessage,
       requestId: i.requestId,
       hostId: null,
-      contentLength: i.bytesSent,
+      contentLength: i.bytesSent > 0 ? i.bytesSent : null,
       headers: {},
     },
     auth: {

@@ -230,8 +230,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
           if (err instanceof BodyError) {
             bytesReceived = err.received;
             closeAfter = err.closeConnection;
+            throw err;
           }
-          throw err;
+          // The client went away or broke the framing mid-body.
+          throw new AdminHttpError(400, 'invalid_body', 'the request body could not be read');
         }
         bytesReceived = raw.length;
         body = parseJsonBody(raw);

@@ -170,7 +170,7 @@ export function validateEnableBody(body: unknown, self: readonly SelfAddress[] =
   }
   const obj = body as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (key !== 'endpoint' && key !== 'authToken' && !(key in OPTION_FIELDS)) {
+    if (key !== 'endpoint' && key !== 'authToken' && !Object.hasOwn(OPTION_FIELDS, key)) {
       const hint = key === 'auth_token' || key === 'auth-token' || key === 'token' ? ' (did you mean "authToken"?)' : '';
       throw badField(key.slice(0, 100), 'unknown_field', `unknown field${hint}; allowed: endpoint, authToken, ${Object.keys(OPTION_FIELDS).join(', ')}`);
     }

@@ -433,6 +433,7 @@ describe('admin API (real proxy process)', () => {
     assert.equal(r.json.checks.s3Listener, 'ok');
     assert.equal(r.json.checks.backend, 'ECONNREFUSED');
     assert.match(r.json.reason, new RegExp(`backend http://127\\.0\\.0\\.1:${closedPort} did not answer: ECONNREFUSED`));
+    assert.equal(loadOpenApi().validate('Ready', r.json), null, 'the 503 body is the documented Ready document');
     assert.equal((await adminCall(p.adminUrl!, 'GET', '/healthz')).status, 200);
     // The token came from S3AP_ADMIN_TOKEN: no file is generated, and it works.
     assert.equal(existsSync(join(dir.path, 'admin-token')), false);

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditEvent } from '../../src/audit/event.js';
+import { s3Client } from '../helpers/s3.js';
 import {
   assertBalanced, percentile, r1, received, sleep, startBackendProcess, startRig, startTraffic, summary, waitFor, waitSettled, type S3Result,
 } from './helpers/harness.js';
@@ -14,7 +15,9 @@ test('7. backend down and back on the same port: S3 503 ServiceUnavailable audit
   const backend = await startBackendProcess(t);
   const rig = await startRig(t, { backend, webhook: { concurrency: 1, batchMaxWaitMs: 50 } });
   const { r, d } = rig;
-  const traffic = await startTraffic({ url: rig.proxy.url, client: rig.client, bucket: rig.bucket, rate: 60, workers: 4, maxSeconds: 60, timeoutMs: 10_000 });
+  const seed = s3Client(backend.url, backend);
+  rig.defer(() => seed.destroy());
+  const traffic = await startTraffic({ url: rig.proxy.url, client: rig.client, bucket: rig.bucket, rate: 60, workers: 4, maxSeconds: 60, timeoutMs: 10_000, seed });
   rig.defer(() => traffic.stop());
   await sleep(2000);
 

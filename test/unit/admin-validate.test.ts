@@ -99,6 +99,12 @@ test('the self check: same port on another host is fine; a listener on 0.0.0.0 i
 });
 
 test('property: any body with one unknown field is refused naming that field', () => {
+  // Found by this property: names on Object.prototype are not settings.
+  for (const key of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
+    const e = refused(JSON.parse(`{"endpoint": "${GOOD.endpoint}", "authToken": "x", "${key}": 1}`));
+    assert.equal(e.code, 'unknown_field', key);
+    assert.equal(e.field, key);
+  }
   const known = new Set(['endpoint', 'authToken', ...Object.keys(OPTION_FIELDS)]);
   fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 30 }).filter((k) => !known.has(k) && k !== '__proto__'), (key) => {
     const e = refused({ ...GOOD, [key]: 1 });

@@ -303,9 +303,10 @@ export async function s3Once(pool: Pool, op: Op, url: string, worker: number, ke
 /**
  * Steady S3 traffic: `workers` sequential loops (one keep-alive connection each), together about
  * `rate` req/s, each cycling PUT -> GET -> HEAD over its own 8 keys (`<prefix><worker>/k<n>`), with
- * presigned (SigV4) URLs the backend verifies. Ends on stop() or after maxSeconds.
+ * presigned (SigV4) URLs the backend verifies. Ends on stop() or after maxSeconds. With `seed` (a client
+ * of the backend itself) every key is written first, directly, not through the proxy.
  */
-export async function startTraffic(o: { url: string; client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[]; timeoutMs?: number }): Promise<Traffic> {
+export async function startTraffic(o: { url: string; client: S3Client; bucket: string; rate: number; workers: number; maxSeconds: number; prefix?: string; ops?: Op[]; timeoutMs?: number; seed?: S3Client }): Promise<Traffic> {
   const results: S3Result[] = [];
   const ops = o.ops ?? ['put', 'get', 'head'];
   const prefix = o.prefix ?? 'w';
@@ -313,7 +314,11 @@ export async function startTraffic(o: { url: string; client: S3Client; bucket: s
   const urls: Array<Array<{ get: string; head: string; put: string }>> = [];
   for (let w = 0; w < o.workers; w++) {
     const list = [];
-    for (let k = 0; k < KEYS; k++) list.push(await presign(o.client, o.bucket, `${prefix}${w}/k${k}`));
+    for (let k = 0; k < KEYS; k++) {
+      list.push(await presign(o.client, o.bucket, `${prefix}${w}/k${k}`));
+      // seed: every key exists before the traffic starts (a failed PUT then never causes a 404)
+      if (o.seed) await o.seed.send(new PutObjectCommand({ Bucket: o.bucket, Key: `${prefix}${w}/k${k}`, Body: BODY }));
+    }
     urls.push(list);
   }
   const pool = new Pool(o.url, { connections: o.workers, keepAliveTimeout: 30_000 });
@@ -347,6 +352,36 @@ export async function startTraffic(o: { url: string; client: S3Client; bucket: s
 }
 
 export { Pool };
+
+export interface RawStats {
+  sent: number;
+  byStatus: Record<string, number>;
+  latencies: number[];
+}
+
+export function newRawStats(): RawStats {
+  return { sent: 0, byStatus: {}, latencies: [] };
+}
+
+/** One request on a raw undici Pool, body read whole; counted by status (or network error code). Never throws. */
+export async function rawOnce(pool: Pool, method: 'GET' | 'HEAD', url: string, stats: RawStats, timeoutMs = 30_000): Promise<number> {
+  const u = new URL(url);
+  const s = performance.now();
+  stats.sent++;
+  let key: string;
+  let status = 0;
+  try {
+    const res = await pool.request({ method, path: u.pathname + u.search, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    await res.body.dump({ limit: 1 << 20 });
+    status = res.statusCode;
+    key = String(status);
+  } catch (err) {
+    key = (err as { code?: string }).code ?? 'error';
+  }
+  stats.latencies.push(performance.now() - s);
+  stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+  return status;
+}
 
 // ---- accounting ---------------------------------------------------------------------------------
 
