@@ -54,6 +54,8 @@ export interface LargeRow {
   putRatioVsDirect: number | null;
   peakRssMiB: number | null;
   problems: string | null;
+  /** Most CPU used by other processes during one of this row's transfers, cores. */
+  foreignCores: number;
 }
 
 export interface DegradedRow {
@@ -77,6 +79,9 @@ export interface TargetCheck {
   /** null = not measured in this run (skipped). */
   met: boolean | null;
   detail: string;
+  /** Other processes used more than 0.5 cores during the rows behind it. */
+  noisy: boolean;
+  foreignCores: number | null;
 }
 
 export interface Results {
@@ -114,7 +119,7 @@ function targetTable(r: Results): string {
     t.name,
     t.value === null ? '-' : `${t.unit === 'x' ? t.value.toFixed(2) : t.value}${t.unit === 'x' ? 'x' : ' ' + t.unit}`,
     `${t.op} ${t.threshold}${t.unit === 'x' ? 'x' : ' ' + t.unit}`,
-    t.met === null ? 'skipped' : t.met ? '**met**' : '**MISSED**',
+    (t.met === null ? 'skipped' : t.met ? '**met**' : '**MISSED**') + (t.noisy ? ' (noisy)' : ''),
     t.detail,
   ]));
 }
@@ -130,8 +135,8 @@ function latencyTable(r: Results): string {
 }
 
 function largeTable(r: Results): string {
-  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'peak RSS MiB'],
-    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.peakRssMiB, 1)]));
+  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'peak RSS MiB', 'foreign load (cores, worst transfer)'],
+    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.peakRssMiB, 1), f(l.foreignCores)]));
 }
 
 function dispatcherTable(r: Results): string {
@@ -147,7 +152,7 @@ function dispatcherTable(r: Results): string {
   if (g) rows.push(['delivered, gzip', String(Math.round(g['eventsPerSec']!)), `${f(g['wireBodyBytesPerEvent'], 0)} body B/ev (${f(g['wireTotalBytesPerEvent'], 0)} with HTTP headers; ${f(g['bodyBytesPerEvent'], 0)} uncompressed)`, `${g['events']} events, ${g['requests']} requests, dropped ${g['dropped']}`]);
   if (w) rows.push(['spool write (receiver down)', String(Math.round(w['eventsPerSec']!)), '-', `${w['events']} events in ${f(w['seconds'])} s, dropped ${w['dropped']}`]);
   if (dr) rows.push(['spool drain (receiver back)', String(Math.round(dr['eventsPerSec']!)), '-', `${dr['events']} events, ${f(dr['secondsFromFirstDelivery'])} s from first delivery (${f(dr['secondsFromUp'])} s from receiver up)`]);
-  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s.`;
+  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s. Other processes used ${f(d['foreignCores'] as number)} cores meanwhile.`;
 }
 
 function degradedTable(r: Results): string {

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Entry point of the `s3-audit-proxy` command: dispatches to the sub-commands.
 import { S3apError } from '../errors.js';
-import { serveCommand } from './serve.js';
 
 const USAGE = `Usage: s3-audit-proxy <command> [options]
 
@@ -27,7 +26,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'serve':
-      return serveCommand(rest, env);
+      return (await import('./serve.js')).serveCommand(rest, env);
     case 'audit-webhook':
       return (await loadAuditWebhook())(rest, env);
     case undefined:

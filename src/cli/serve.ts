@@ -1,7 +1,7 @@
 // `s3-audit-proxy serve`: wire the parts together — S3 listener, audit builder, dispatcher, admin API.
 import { hostname } from 'node:os';
 import { loadServeConfig, SERVE_OPTIONS, type ServeConfig } from '../config/serve-config.js';
-import { formatHelp } from '../config/options.js';
+import { envName, formatHelp } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
@@ -114,7 +114,9 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     process.stdout.write(formatHelp(SERVE_USAGE, SERVE_OPTIONS));
     return 0;
   }
-  const config = loadServeConfig(argv, env);
+  // A shared environment may also hold the audit-webhook CLI's S3AP_* settings: not errors for serve.
+  const { COMMON_OPTIONS, ENABLE_OPTIONS } = await import('./audit-webhook.js');
+  const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
   const running = await startServer(config, logger);
   await new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { resolveOptions, type OptionDef } from './options.js';
+import { envName, resolveOptions, type OptionDef } from './options.js';
 import type { HostPort } from './values.js';
 
 export interface ServeConfig {
@@ -92,8 +92,11 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
 /** Environment variables that belong to other commands and must not be rejected by serve. */
 const FOREIGN_ENV = new Set(['S3AP_ADMIN', 'S3AP_TEST_BACKEND_URL', 'S3AP_TEST_ACCESS_KEY', 'S3AP_TEST_SECRET_KEY', 'S3AP_TEST_BACKEND_KIND']);
 
-export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
-  const { values: v, positionals } = resolveOptions(SERVE_OPTIONS, argv, env, { ignoreEnv: FOREIGN_ENV });
+/** @param otherCommandsEnv S3AP_* names that belong to other sub-commands (the CLI's): not errors here. */
+export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv, otherCommandsEnv: Iterable<string> = []): ServeConfig {
+  const own = new Set(SERVE_OPTIONS.map((d) => envName(d.name)));
+  const ignoreEnv = new Set([...FOREIGN_ENV, ...otherCommandsEnv].filter((n) => !own.has(n)));
+  const { values: v, positionals } = resolveOptions(SERVE_OPTIONS, argv, env, { ignoreEnv });
   if (positionals.length) throw new ConfigError(positionals[0]!, 'unexpected argument to serve');
   const str = (k: string): string | null => (v[k] as string | undefined) ?? null;
   const cfg: ServeConfig = {

@@ -422,20 +422,25 @@ export class Spool {
     if (this.writing) return;
     this.writing = this.writeLoop().finally(() => {
       this.writing = null;
-      if (this.pending.length > 0 || this.syncDue || this.retireDue) this.kick();
+      if (this.hasWriterWork()) this.kick();
     });
   }
 
+  /** After a failed write only retiring (closing and deleting the active segment) is left to do. */
+  private hasWriterWork(): boolean {
+    return this.broken ? this.retireDue : this.pending.length > 0 || this.syncDue || this.retireDue;
+  }
+
   private async writeLoop(): Promise<void> {
-    while (!this.broken && (this.pending.length > 0 || this.syncDue || this.retireDue)) {
-      const chunk = this.pending.shift();
+    while (this.hasWriterWork()) {
+      const chunk = this.broken ? undefined : this.pending.shift();
       if (chunk) {
         await this.writeChunk(chunk);
         continue;
       }
       if (this.syncDue) {
         this.syncDue = false;
-        if (this.active && this.dirty) {
+        if (this.active && this.dirty && !this.broken) {
           this.dirty = false;
           await this.active.fh.datasync().catch((err: Error) => this.log.warn({ err: err.message }, 'spool: fdatasync failed'));
         }
@@ -471,7 +476,7 @@ export class Spool {
     } catch (err) {
       // Disk full or I/O error: these events cannot be kept. Count them, stop spooling, say why.
       this.broken = `spool write failed: ${(err as Error).message}`;
-      this.log.error({ dir: this.dir, err: (err as Error).message, lostEvents: chunk.records }, 'spool: write failed, spooling disabled until restart');
+      this.log.error({ dir: this.dir, err: (err as Error).message, lostEvents: chunk.records }, 'spool: write failed, spooling disabled until the spool has drained');
       let lost = chunk.records;
       for (const c of this.pending.splice(0)) lost += c.records;
       this.eventCount -= lost;
@@ -542,6 +547,12 @@ export class Spool {
     if (this.rbufSeg === a.seg) this.rbufSeg = null;
     await unlink(a.seg.path).catch(() => {});
     if (this.diskBytes + this.pendingBytes < this.opts.maxBytes) this.isFull = false;
+    if (this.broken && this.eventCount === 0) {
+      // Everything held was delivered and the failed segment is gone: try the disk again, so one
+      // disk-full episode does not leave later outages without a spool.
+      this.log.warn({ dir: this.dir, was: this.broken }, 'spool: emptied after a write failure; spooling re-enabled');
+      this.broken = null;
+    }
   }
 
   private whenWritten(): Promise<void> {

@@ -107,3 +107,14 @@ test('npx s3-audit-proxy works inside the checkout', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /audit-webhook enable/);
 });
+
+test('serve ignores the audit-webhook CLI\'s settings in a shared environment, but not its own', async (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+    S3AP_DATA_DIR: dir.path, S3AP_ENDPOINT: 'http://hec:8088/services/collector/event', S3AP_AUTH_TOKEN: 'x',
+  });
+  t.after(() => p.stop('SIGKILL'));
+  const first = JSON.parse(p.output[0]!) as Record<string, unknown>;
+  assert.equal(first['directory'], join(dir.path, 's3'), 'S3AP_DATA_DIR honoured');
+});
