@@ -23,89 +23,18 @@ import { startBackend } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy, tempDir } from '../helpers/proxy.js';
 
+import { serviceBlock, serviceEnv, commandScript, shellWords, dockerfileEnv } from '../helpers/compose-file.js';
+
 const ROOT = projectRoot();
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
 
 // ---- the parts of docker-compose.yml and deploy/Dockerfile this test replays ----
 
-function serviceBlock(compose: string, name: string): string[] {
-  const lines = compose.split('\n');
-  const start = lines.findIndex((l) => l === `  ${name}:`);
-  assert.ok(start !== -1, `docker-compose.yml has a service "${name}"`);
-  const out: string[] = [];
-  for (const l of lines.slice(start + 1)) {
-    if (l.trim() !== '' && !l.trim().startsWith('#') && /^ {0,2}\S/.test(l)) break;
-    out.push(l);
-  }
-  return out;
-}
 
-function serviceEnv(block: string[]): Record<string, string> {
-  const i = block.findIndex((l) => /^ {4}environment:\s*$/.test(l));
-  const env: Record<string, string> = {};
-  if (i === -1) return env;
-  for (const l of block.slice(i + 1)) {
-    if (l.trim() === '' || l.trim().startsWith('#')) continue;
-    const m = /^ {6}([A-Za-z_][A-Za-z0-9_]*):\s*(.*?)\s*(?:#.*)?$/.exec(l);
-    if (!m) break;
-    let v = m[2]!;
-    if (v.length >= 2 && /^(["']).*\1$/.test(v)) v = v.slice(1, -1);
-    env[m[1]!] = v.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}/g, '$1');
-  }
-  return env;
-}
 
-function commandScript(block: string[]): string[] {
-  const i = block.findIndex((l) => /^ {4}command:\s*$/.test(l));
-  assert.ok(i !== -1 && /^ {6}- \|\s*$/.test(block[i + 1] ?? ''), 'the command is a `- |` block');
-  const out: string[] = [];
-  for (const l of block.slice(i + 2)) {
-    if (!/^ {8}/.test(l)) break;
-    out.push(l.slice(8));
-  }
-  return out;
-}
 
-function shellWords(line: string): string[] {
-  const words: string[] = [];
-  let cur: string | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === ' ' || c === '\t') {
-      if (cur !== null) { words.push(cur); cur = null; }
-    } else if (c === "'") {
-      const j = line.indexOf("'", i + 1);
-      cur = (cur ?? '') + line.slice(i + 1, j);
-      i = j;
-    } else if (c === '"') {
-      let s = '';
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) s += line[j] === '\\' && j + 1 < line.length ? line[++j] : line[j];
-      cur = (cur ?? '') + s;
-      i = j;
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur = (cur ?? '') + line[++i];
-    } else {
-      cur = (cur ?? '') + c;
-    }
-  }
-  if (cur !== null) words.push(cur);
-  return words;
-}
 
-function dockerfileEnv(dockerfile: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of dockerfile.replace(/\\\n/g, ' ').split('\n')) {
-    const m = /^ENV\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    for (const w of shellWords(m[1]!)) {
-      const eq = w.indexOf('=');
-      if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
-    }
-  }
-  return env;
-}
 
 /** Operations of deploy/demo/traffic.sh, in order, as S3 API names (the download is HEAD + GET). */
 const TRAFFIC_APIS = ['CreateBucket', 'PutObject', 'ListObjectsV2', 'HeadObject', 'GetObject', 'GetObject', 'DeleteObject', 'DeleteBucket'];

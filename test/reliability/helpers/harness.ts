@@ -19,7 +19,6 @@ import { createLogger } from '../../../src/log.js';
 import { bucketName, type TestBackend } from '../../helpers/backend.js';
 import { startHecReceiver, type HecReceiver } from '../../helpers/hec-receiver.js';
 import { spawnProxy, startInProcessProxy, type ChildProxy, type InProcessProxy } from '../../helpers/proxy.js';
-import { projectRoot } from '../../../src/paths.js';
 import { s3Client } from '../../helpers/s3.js';
 
 export const HEC_TOKEN = '5C2B1E0A-7D3F-4E8B-9A61-0F2D4C6B8E10';
@@ -583,55 +582,7 @@ export async function childCounters(adminUrl: string): Promise<{ generated: numb
  * ENOSPC. Resolves once it logs "s3-audit-proxy listening" (bounded).
  */
 export async function spawnProxyLimited(args: string[], env: NodeJS.ProcessEnv, fileSizeLimitKiB: number | null, timeoutMs = 15_000): Promise<ChildProxy> {
-  if (fileSizeLimitKiB === null) return spawnProxy(args, env, timeoutMs);
-  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
-  const child = spawn('bash', ['-c', `ulimit -f ${fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, main, 'serve', ...args], {
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let buf = '';
-  const ready = new Promise<{ url: string; adminUrl: string | null }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
-    let adminUrl: string | null = null;
-    const onData = (d: Buffer): void => {
-      buf += d.toString('utf8');
-      let i;
-      while ((i = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        output.push(line);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string };
-          if (rec.msg === 'admin API listening' && rec.admin) adminUrl = rec.admin;
-          if (rec.msg === 's3-audit-proxy listening' && rec.listen) {
-            clearTimeout(timer);
-            resolve({ url: rec.listen, adminUrl });
-          }
-        } catch {
-          /* not JSON */
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`proxy exited with ${code} before listening:\n${output.join('\n')}`));
-    });
-  });
-  const { url, adminUrl } = await ready;
-  return {
-    child, url, adminUrl, output, exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const tm = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      const code = await exited;
-      clearTimeout(tm);
-      return code;
-    },
-  };
+  return spawnProxy(args, env, timeoutMs, fileSizeLimitKiB === null ? {} : { fileSizeLimitKiB });
 }
 
 /** Log records of a child proxy (JSON lines only). */
