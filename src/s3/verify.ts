@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Hash } from '@smithy/hash-node';
-import { SignatureV4, getCanonicalHeaders, getCanonicalQuery } from '@smithy/signature-v4';
+import { SignatureV4, getCanonicalHeaders } from '@smithy/signature-v4';
 import { parseQuery, percentDecode, splitTarget } from './addressing.js';
 import { amzDateToIso, parseAuth, splitSigV4Authorization } from './auth.js';
 import type { S3RequestInput } from './types.js';

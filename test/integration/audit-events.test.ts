@@ -21,7 +21,6 @@ import { rawRequest, signedHeaders } from '../helpers/raw-http.js';
 import { s3Client } from '../helpers/s3.js';
 import { startSniffBackend, type SniffBackend } from '../helpers/sniff-backend.js';
 
-const SECRET = 'S3RVER'; // s3rver's secret is also its access key; see the grep test for real secrets.
 
 function assertValid(sink: CollectingSink): void {
   assert.deepEqual(sink.invalid.map((i) => i.errors), [], 'every event matches schema/audit-event.v1.json');

@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AuditControl, TargetStatus, WebhookTargetConfig } from '../../src/dispatch/types.js';
 import { clearWebhook, loadWebhook, restorePersistedWebhook, saveWebhook, webhookFilePath } from '../../src/admin/persisted-webhook.js';
 import { captureLogger, tempDir } from '../helpers/dispatch-fixtures.js';
