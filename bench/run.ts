@@ -446,7 +446,7 @@ async function main(): Promise<void> {
     log(`HEC received ${hec1.events - hec0.events} events for ${sent} requests completed through the audit-on proxy (wrk and open-loop counts; wrk does not count requests in flight when it stops)`);
 
     if (s5) {
-      // healthy, hang, down, then healthy again once the spool has drained; healthy = mean of both.
+      // healthy, hang, down, back (spool draining), then healthy again once drained; healthy = mean of both.
       const t = targets.find((x) => x.id === 's3ap-on')!;
       const spec: RowSpec = { method: 'GET', connections: 32 };
       const half = Math.max(1, Math.round(CFG.durationS / 2));
@@ -465,21 +465,35 @@ async function main(): Promise<void> {
       await sinkMode(sink, 'down');
       const down = await run5('down');
       await sinkMode(sink, 'ok');
-      // let the spool drain before the second healthy run (bounded)
-      let last = -1;
-      for (let i = 0; i < 60; i++) {
-        await sleep(500);
-        const ev = (await sinkStats(sink)).events;
-        if (ev === last) break;
-        last = ev;
+      // Receiver back: a test event through the admin API wakes the retry probe at once (else it may
+      // wait up to the 30 s backoff cap), so the spool drains while the next run measures S3 traffic.
+      const woke = await on.testWebhook();
+      const recovering = await run5('back, spool draining');
+      // Wait (bounded) until the spool is empty and the target healthy before the second healthy run.
+      const t0w = Date.now();
+      let drained = false;
+      for (let i = 0; i < 120 && !drained && Date.now() - t0w < 45_000; i++) {
+        const st = await on.status();
+        if (st === null) {
+          // no admin API: fall back to "no new events for 1 s"
+          const a = (await sinkStats(sink)).events;
+          await sleep(1000);
+          drained = (await sinkStats(sink)).events === a;
+        } else {
+          drained = st['state'] === 'healthy' && st['spooled'] === 0 && Number(st['queued'] ?? 0) < 1000;
+          if (!drained) await sleep(500);
+        }
       }
+      const waitS = Math.round((Date.now() - t0w) / 100) / 10;
       const post = await run5('healthy (after)');
       const healthyRps = (pre.rps + post.rps) / 2;
-      results.degraded.push({ mode: 'healthy', rps: Math.round(healthyRps), p99: r2((pre.p99 + post.p99) / 2), errors: pre.errors + post.errors, ratioVsHealthy: 1, cpuPer10k: round3(((pre.cpuPer10k ?? 0) + (post.cpuPer10k ?? 0)) / 2), rssMiB: post.rssMiB, foreignCores: r2((pre.foreignCores + post.foreignCores) / 2), detail: `before ${pre.rps}, after ${post.rps} req/s` });
-      for (const [mode, row] of [['hang', hang], ['down', down]] as const) {
-        const dv = row.delivery as { state?: string; queued?: number; spooled?: number; dropped?: number } | undefined;
+      results.degraded.push({ mode: 'healthy', rps: Math.round(healthyRps), p99: r2((pre.p99 + post.p99) / 2), errors: pre.errors + post.errors, ratioVsHealthy: 1, cpuPer10k: round3(((pre.cpuPer10k ?? 0) + (post.cpuPer10k ?? 0)) / 2), rssMiB: post.rssMiB, foreignCores: r2((pre.foreignCores + post.foreignCores) / 2),
+        detail: `before ${pre.rps}, after ${post.rps} req/s (after waited ${waitS} s for the spool to drain${drained ? '' : ', NOT drained'})` });
+      for (const [mode, row] of [['hang', hang], ['down', down], ['recovering', recovering]] as const) {
+        const dv = row.delivery as { state?: string; queued?: number; spooled?: number; dropped?: number; delivered?: number } | undefined;
+        const what = mode === 'recovering' ? `test event ${woke ? 'woke the probe' : 'not available'}; ` : '';
         results.degraded.push({ mode, rps: row.rps, p99: row.p99, errors: row.errors, ratioVsHealthy: ratio(row.rps, healthyRps), cpuPer10k: row.cpuPer10k, rssMiB: row.rssMiB, foreignCores: row.foreignCores,
-          detail: dv ? `webhook ${dv.state}, queued ${dv.queued}, spooled ${dv.spooled}, dropped ${dv.dropped} after the run` : '' });
+          detail: dv ? `${what}webhook ${dv.state}, queued ${dv.queued}, spooled ${dv.spooled}, dropped ${dv.dropped} after the run` : what });
       }
     }
     for (const stop of stops.reverse()) await stop();

@@ -59,7 +59,7 @@ export interface LargeRow {
 }
 
 export interface DegradedRow {
-  mode: 'healthy' | 'down' | 'hang';
+  mode: 'healthy' | 'down' | 'hang' | 'recovering';
   rps: number;
   p99: number;
   errors: number;
@@ -157,7 +157,7 @@ function dispatcherTable(r: Results): string {
 
 function degradedTable(r: Results): string {
   return table(['receiver', 'GET req/s (32 conns)', 'vs healthy', 'p99 ms', 'errors', 'proxy CPU s/10k', 'proxy RSS MiB', 'foreign load (cores)', 'detail'],
-    r.degraded.map((d) => [d.mode === 'healthy' ? 'healthy (mean of before and after)' : `receiver ${d.mode}`, String(d.rps), x(d.ratioVsHealthy), f(d.p99), String(d.errors), f(d.cpuPer10k, 3), f(d.rssMiB, 1), f(d.foreignCores), d.detail]));
+    r.degraded.map((d) => [d.mode === 'healthy' ? 'healthy (mean of before and after)' : d.mode === 'recovering' ? 'receiver back, spool draining (no target)' : `receiver ${d.mode}`, String(d.rps), x(d.ratioVsHealthy), f(d.p99), String(d.errors), f(d.cpuPer10k, 3), f(d.rssMiB, 1), f(d.foreignCores), d.detail]));
 }
 
 export function renderMarkdown(r: Results): string {

@@ -15,6 +15,8 @@ export interface S3ap extends Endpoint {
   child: Child;
   /** Delivery status from the admin API (GET /api/v1/audit-webhook), or null when not available. */
   status(): Promise<Record<string, unknown> | null>;
+  /** Admin "send a test event" (a success also wakes a waiting retry probe). False without the admin API. */
+  testWebhook(): Promise<boolean>;
 }
 
 export interface S3apContext {
@@ -97,8 +99,20 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
       return null;
     }
   };
+  const testWebhook = async (): Promise<boolean> => {
+    if (!adminUrl) return false;
+    try {
+      const res = await fetch(`${adminUrl.replace(/\/$/, '')}/api/v1/audit-webhook/test`, {
+        method: 'POST', headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(5000),
+      });
+      await res.text();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  };
   const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: false, dataDir, transport, child, status,
+    url, pid: child.pid, tree: false, dataDir, transport, child, status, testWebhook,
     stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
   });
   if (mode !== 'webhook' || adminApiWorks !== false) {
