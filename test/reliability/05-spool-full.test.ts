@@ -17,16 +17,13 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { adminCall } from '../helpers/admin.js';
-import { bucketName } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { startInProcessProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
 import {
   alive, assertBalanced, assertS3Ok, childCounters, childLogs, cleanupStack, HEC_TOKEN, percentile, r1, received, sampler, sleep, spawnProxyLimited,
-  startBackendProcess, startTraffic, summary, waitChildSettled, waitFor, waitSettled,
-} from './helpers/harness.js';
+  startBackendProcess, startTraffic, summary, waitChildSettled, waitFor, waitSettled, createBucket } from './helpers/harness.js';
 
 const ADMIN_TOKEN = 'reliability-admin-token-5b-0123456789';
 
@@ -57,10 +54,7 @@ test('5a. spool full (--spool-max-bytes 192KiB) with the receiver down: spool_fu
   const SPOOL_MAX = 192 * 1024;
   const defer = cleanupStack(t);
   const backend = await startBackendProcess(t);
-  const bucket = bucketName('rel');
-  const direct = s3Client(backend.url, backend);
-  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
-  direct.destroy();
+  const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
   // the real serve wiring: the dispatcher is built from the flags
@@ -133,10 +127,7 @@ test('5b. disk really full (2 MiB tmpfs, or a 1 MiB file-size limit) under a chi
     how = 'RLIMIT_FSIZE 1 MiB (EFBIG)';
   }
   const backend = await startBackendProcess(t);
-  const bucket = bucketName('rel');
-  const direct = s3Client(backend.url, backend);
-  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
-  direct.destroy();
+  const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
   const child = await spawnProxyLimited(

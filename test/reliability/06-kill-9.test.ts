@@ -16,15 +16,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { adminCall } from '../helpers/admin.js';
-import { bucketName } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy } from '../helpers/proxy.js';
 import { signedHeaders } from '../helpers/raw-http.js';
-import { s3Client } from '../helpers/s3.js';
-import { childCounters, childLogs, cleanupStack, HEC_TOKEN, Pool, r1, received, sleep, startBackendProcess, summary, waitFor } from './helpers/harness.js';
+import { childCounters, childLogs, cleanupStack, HEC_TOKEN, Pool, r1, received, sleep, startBackendProcess, summary, waitFor, createBucket } from './helpers/harness.js';
 
 const ADMIN_TOKEN = 'reliability-admin-token-6-0123456789ab';
 const BATCH_WAIT_MS = 200;
@@ -38,10 +35,7 @@ test('6. kill -9 during a burst with events spooled (fsync 0), restart on the sa
   const dataDir = mkdtempSync(join(tmpdir(), 's3ap-rel-kill-'));
   defer(() => rmSync(dataDir, { recursive: true, force: true }));
   const backend = await startBackendProcess(t);
-  const bucket = bucketName('rel');
-  const direct = s3Client(backend.url, backend);
-  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
-  direct.destroy();
+  const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
   await r.setMode('down');

@@ -8,15 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { adminCall } from '../helpers/admin.js';
-import { bucketName } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
 import {
-  assertS3Ok, cleanupStack, fdCount, HEC_TOKEN, percentile, r1, received, rssKiB, sleep, startBackendProcess, startTraffic, summary, waitChildSettled,
-} from './helpers/harness.js';
+  assertS3Ok, cleanupStack, fdCount, HEC_TOKEN, percentile, r1, received, rssKiB, sleep, startBackendProcess, startTraffic, summary, waitChildSettled, createBucket } from './helpers/harness.js';
 
 const ADMIN_TOKEN = 'reliability-admin-token-9-0123456789ab';
 const SOAK_S = Math.max(30, Number(process.env['S3AP_SOAK_SECONDS'] ?? 180) || 180);
@@ -32,10 +29,7 @@ test(`9. soak: ${SOAK_S} s at ~${RATE} req/s with audit on: RSS and open fds fla
   const dataDir = mkdtempSync(join(tmpdir(), 's3ap-rel-soak-'));
   defer(() => rmSync(dataDir, { recursive: true, force: true }));
   const backend = await startBackendProcess(t);
-  const bucket = bucketName('rel');
-  const direct = s3Client(backend.url, backend);
-  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
-  direct.destroy();
+  const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
   const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', backend.url, '--log-level', 'info'], { S3AP_ADMIN_TOKEN: ADMIN_TOKEN });

@@ -142,13 +142,19 @@ export interface RigOptions {
  * traffic), HEC receiver, AuditDispatcher with small retry bases, in-process proxy using it (through a
  * RecordingSink), admin API on an ephemeral port. All closed in t.after, in reverse order.
  */
-export async function startRig(t: Ctx, o: RigOptions = {}): Promise<Rig> {
-  const defer = o.defer ?? cleanupStack(t);
-  const backend = o.backend ?? (await startBackendProcess(t));
+/** A fresh bucket, created at the backend directly so every proxied request is test traffic. */
+export async function createBucket(backend: TestBackend): Promise<string> {
   const bucket = bucketName('rel');
   const direct = s3Client(backend.url, backend);
   await direct.send(new CreateBucketCommand({ Bucket: bucket }));
   direct.destroy();
+  return bucket;
+}
+
+export async function startRig(t: Ctx, o: RigOptions = {}): Promise<Rig> {
+  const defer = o.defer ?? cleanupStack(t);
+  const backend = o.backend ?? (await startBackendProcess(t));
+  const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
   let dataDir = o.dataDir;
