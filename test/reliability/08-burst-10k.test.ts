@@ -4,17 +4,12 @@
 // from /proc/<pid>/status every 100 ms; asserted under 300 MiB, peak reported).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { adminCall } from '../helpers/admin.js';
 import { bucketName } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
-import { spawnProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
 import {
-  cleanupStack, fdCount, HEC_TOKEN, newRawStats, percentile, Pool, presign, r1, rawOnce, received, rssKiB, startBackendProcess, summary, waitChildSettled,
+  cleanupStack, fdCount, HEC_TOKEN, newRawStats, percentile, Pool, presign, r1, rawOnce, received, rssKiB, startBackendProcess, summary, waitChildSettled, spawnAuditedProxy,
 } from './helpers/harness.js';
 
 const ADMIN_TOKEN = 'reliability-admin-token-8-0123456789ab';
@@ -25,8 +20,6 @@ const RSS_LIMIT_MIB = 300;
 test('8. burst of 10,000 S3 requests over 200 connections with audit on: all answered, all events delivered, RSS bounded', { timeout: 240_000 }, async (t) => {
   const started = Date.now();
   const defer = cleanupStack(t);
-  const dataDir = mkdtempSync(join(tmpdir(), 's3ap-rel-burst-'));
-  defer(() => rmSync(dataDir, { recursive: true, force: true }));
   const backend = await startBackendProcess(t);
   const bucket = bucketName('rel');
   const direct = s3Client(backend.url, backend);
@@ -35,13 +28,8 @@ test('8. burst of 10,000 S3 requests over 200 connections with audit on: all ans
   direct.destroy();
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
-  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', backend.url, '--log-level', 'info'], { S3AP_ADMIN_TOKEN: ADMIN_TOKEN });
-  defer(() => p.stop());
+  const p = await spawnAuditedProxy(defer, backend, r, ADMIN_TOKEN, 200, 's3ap-rel-burst-');
   const pid = p.child.pid!;
-  const en = await adminCall(p.adminUrl!, 'POST', '/api/v1/audit-webhook/enable', {
-    token: ADMIN_TOKEN, body: { endpoint: r.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs: 200 },
-  });
-  assert.equal(en.status, 200, en.text);
   const client = s3Client(p.url, backend);
   const urls = await presign(client, bucket, 'small.txt');
   client.destroy();

@@ -5,15 +5,11 @@
 // the run for short soaks), within a tolerance; every event delivered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { adminCall } from '../helpers/admin.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
-import { spawnProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
 import {
-  assertS3Ok, cleanupStack, fdCount, HEC_TOKEN, percentile, r1, received, rssKiB, sleep, startBackendProcess, startTraffic, summary, waitChildSettled, createBucket } from './helpers/harness.js';
+  assertS3Ok, cleanupStack, fdCount, HEC_TOKEN, percentile, r1, received, rssKiB, sleep, startBackendProcess, startTraffic, summary, waitChildSettled, createBucket, spawnAuditedProxy,
+} from './helpers/harness.js';
 
 const ADMIN_TOKEN = 'reliability-admin-token-9-0123456789ab';
 const SOAK_S = Math.max(30, Number(process.env['S3AP_SOAK_SECONDS'] ?? 180) || 180);
@@ -26,19 +22,12 @@ const FD_TOL = 10;
 test(`9. soak: ${SOAK_S} s at ~${RATE} req/s with audit on: RSS and open fds flat, every event delivered`, { timeout: (SOAK_S + 120) * 1000 }, async (t) => {
   const started = Date.now();
   const defer = cleanupStack(t);
-  const dataDir = mkdtempSync(join(tmpdir(), 's3ap-rel-soak-'));
-  defer(() => rmSync(dataDir, { recursive: true, force: true }));
   const backend = await startBackendProcess(t);
   const bucket = await createBucket(backend);
   const r = await startHecReceiver({ token: HEC_TOKEN });
   defer(() => r.close());
-  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', backend.url, '--log-level', 'info'], { S3AP_ADMIN_TOKEN: ADMIN_TOKEN });
-  defer(() => p.stop());
+  const p = await spawnAuditedProxy(defer, backend, r, ADMIN_TOKEN, 500, 's3ap-rel-soak-');
   const pid = p.child.pid!;
-  const en = await adminCall(p.adminUrl!, 'POST', '/api/v1/audit-webhook/enable', {
-    token: ADMIN_TOKEN, body: { endpoint: r.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs: 500 },
-  });
-  assert.equal(en.status, 200, en.text);
   const client = s3Client(p.url, backend);
   defer(() => client.destroy());
 

@@ -19,6 +19,7 @@ import { createLogger } from '../../../src/log.js';
 import { bucketName, type TestBackend } from '../../helpers/backend.js';
 import { startHecReceiver, type HecReceiver } from '../../helpers/hec-receiver.js';
 import { spawnProxy, startInProcessProxy, type ChildProxy, type InProcessProxy } from '../../helpers/proxy.js';
+import { adminCall } from '../../helpers/admin.js';
 import { s3Client } from '../../helpers/s3.js';
 
 export const HEC_TOKEN = '5C2B1E0A-7D3F-4E8B-9A61-0F2D4C6B8E10';
@@ -630,4 +631,22 @@ export async function waitChildSettled(adminUrl: string, timeoutMs: number): Pro
     return c.queued === 0 && c.spool === 0 && c.inFlight === 0 && c.delivered + c.dropped + c.deadLettered === c.generated;
   }, timeoutMs, () => `child dispatcher settled: ${JSON.stringify(last)} ${lastErr}`);
   return last!;
+}
+
+/**
+ * The real CLI as a child process (own data dir) with the webhook enabled through the admin API:
+ * the set-up of the load scenarios that watch the child's memory and file descriptors.
+ */
+export async function spawnAuditedProxy(
+  defer: (fn: () => unknown) => void, backend: TestBackend, receiver: HecReceiver, adminToken: string, batchMaxWaitMs: number, prefix: string,
+): Promise<ChildProxy> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', backend.url, '--log-level', 'info'], { S3AP_ADMIN_TOKEN: adminToken });
+  defer(() => p.stop());
+  const en = await adminCall(p.adminUrl!, 'POST', '/api/v1/audit-webhook/enable', {
+    token: adminToken, body: { endpoint: receiver.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs },
+  });
+  assert.equal(en.status, 200, en.text);
+  return p;
 }
