@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditDispatcher } from '../src/dispatch/dispatcher.js';
 import type { WebhookTargetConfig } from '../src/dispatch/types.js';
+import { serializeEvent } from '../src/audit/serialize.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { createLogger } from '../src/log.js';
 import { sampleEvent } from './sample-event.js';
@@ -49,6 +50,7 @@ const d = new AuditDispatcher({
   // once the receiver is back (the product default starts at 1 s and caps at 30 s).
   retryBaseMs: 50,
   retryMaxMs: 250,
+  serialize: serializeEvent, // what the proxy uses
 });
 await d.start();
 const webhook: WebhookTargetConfig = { endpoint: args.endpoint, authToken: args.token };

@@ -6,12 +6,17 @@
 //   eventTimeMs           Date.parse of event.time (enqueue)
 //   formatter body        HEC envelope for a 500-event batch, per event (dispatcher, off the request)
 //   alternative body      the same bytes built as one string + one Buffer.from (for comparison)
+//   buildEvent steps      parseTarget, classify, parseAuth, uuidv7, time, client address, one by one
+//   serializeEvent        the fixed-shape serializer the proxy uses instead of JSON.stringify
 import type { Socket } from 'node:net';
 import { buildEvent, type EventContext } from '../src/audit/build-event.js';
 import { TrustedProxies } from '../src/audit/client-address.js';
 import { RequestObservation } from '../src/proxy/observation.js';
 import { createFormatter, eventTimeMs, hecTime } from '../src/dispatch/formats.js';
 import { S3_HEADERS } from './lib/wrk.js';
+import { serializeEvent } from '../src/audit/serialize.js';
+import { uuidv7 } from '../src/audit/uuidv7.js';
+import { classify, parseAuth, parseTarget, type S3RequestInput } from '../src/s3/index.js';
 
 const headers: Record<string, string> = { host: '127.0.0.1:9080', ...Object.fromEntries(Object.entries(S3_HEADERS).map(([k, v]) => [k.toLowerCase(), v])) };
 const rawHeaders = Object.entries(headers).flat();
@@ -86,45 +91,21 @@ const c = time(`HEC body of ${B} pre-encoded Buffers + Buffer.concat (alternativ
 });
 process.stdout.write(`${'  = per event'.padEnd(58)} ${perEvent(c).toFixed(0).padStart(7)} ns/event\n`);
 
-// ---- prototype: a fixed-shape serializer for AuditEvent (what a src/audit/serialize.ts could be) ----
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
-const str = (s: string | null): string => (s === null ? 'null' : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
-const num = (n: number | null): string => (n === null || !Number.isFinite(n) ? 'null' : String(n));
-function dict(o: Record<string, string>): string {
-  let out = '{';
-  let first = true;
-  for (const k in o) {
-    out += (first ? '' : ',') + str(k) + ':' + str(o[k]!);
-    first = false;
-  }
-  return out + '}';
-}
-type Ev = ReturnType<typeof buildEvent>;
-function serializeEvent(e: Ev): string {
-  const a = e.api;
-  const q = e.request;
-  const r = e.response;
-  const u = e.auth;
-  // copySource / objects / tls are rare: fall back to JSON.stringify for them
-  return '{"version":"1","id":' + str(e.id) + ',"kind":' + str(e.kind) + ',"time":' + str(e.time) +
-    ',"api":{"name":' + str(a.name) + ',"bucket":' + str(a.bucket) + ',"object":' + str(a.object) + ',"addressing":' + str(a.addressing) +
-    ',"readOnly":' + a.readOnly + ',"versionId":' + str(a.versionId) + ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber) +
-    ',"copySource":' + (a.copySource === null ? 'null' : JSON.stringify(a.copySource)) + ',"objects":' + (a.objects === null ? 'null' : JSON.stringify(a.objects)) +
-    ',"objectsTruncated":' + a.objectsTruncated + '},"request":{"id":' + str(q.id) + ',"method":' + str(q.method) + ',"path":' + str(q.path) +
-    ',"query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) + ',"contentLength":' + num(q.contentLength) +
-    ',"decodedContentLength":' + num(q.decodedContentLength) + ',"headers":' + dict(q.headers) + '},"response":{"statusCode":' + r.statusCode +
-    ',"errorCode":' + str(r.errorCode) + ',"errorMessage":' + str(r.errorMessage) + ',"requestId":' + str(r.requestId) + ',"hostId":' + str(r.hostId) +
-    ',"contentLength":' + num(r.contentLength) + ',"headers":' + dict(r.headers) + '},"auth":{"type":' + str(u.type) + ',"accessKey":' + str(u.accessKey) +
-    ',"region":' + str(u.region) + ',"signatureVersion":' + str(u.signatureVersion) + ',"signedHeaders":' + (u.signedHeaders === null ? 'null' : '[' + u.signedHeaders.map(str).join(',') + ']') +
-    ',"payloadSigning":' + str(u.payloadSigning) + ',"sessionToken":' + u.sessionToken + ',"verified":' + (u.verified === null ? 'null' : u.verified) + ',"problem":' + str(u.problem) +
-    '},"client":{"ip":' + str(e.client.ip) + ',"port":' + num(e.client.port) + ',"peerIp":' + str(e.client.peerIp) + '},"tls":' + (e.tls === null ? 'null' : JSON.stringify(e.tls)) +
-    ',"bytes":{"received":' + e.bytes.received + ',"sent":' + e.bytes.sent + '},"timing":{"firstByteMs":' + num(e.timing.firstByteMs) + ',"totalMs":' + num(e.timing.totalMs) +
-    '},"outcome":' + str(e.outcome) + ',"outcomeDetail":' + str(e.outcomeDetail) + ',"proxy":{"host":' + str(e.proxy.host) + ',"backend":' + str(e.proxy.backend) + '}}';
-}
-const same = serializeEvent(events[0]!) === jsons[0];
-process.stdout.write(`\nprototype serializer output identical to JSON.stringify: ${same}\n`);
-time('prototype fixed-shape serializer (string concat)', N, (i) => serializeEvent(events[i & 1023]!));
-time('prototype: build + serialize + byteLength', N, (i) => {
+// ---- the steps inside buildEvent --------------------------------------------------------------------
+const input = (o: RequestObservation): S3RequestInput => ({ method: o.req.method ?? '', url: o.req.url ?? '/', headers: o.req.headers, virtualHostDomains: [] });
+time('  buildEvent step: parseTarget', N, (i) => parseTarget(input(obsList[i & 1023]!)));
+const targets = obsList.map((o) => parseTarget(input(o)));
+time('  buildEvent step: classify', N, (i) => classify(input(obsList[i & 1023]!), targets[i & 1023]));
+time('  buildEvent step: parseAuth (SigV4 header)', N, (i) => parseAuth(input(obsList[i & 1023]!), targets[i & 1023]!.query));
+time('  buildEvent step: uuidv7', N, () => uuidv7(1_732_530_000_000));
+time('  buildEvent step: new Date(ms).toISOString()', N, (i) => new Date(1_732_530_000_000 + i).toISOString());
+time('  buildEvent step: trusted-proxy client address', N, (i) => ctx.trustedProxies.clientAddress('127.0.0.1', obsList[i & 1023]!.req.headers));
+
+// ---- the serializer the proxy uses (src/audit/serialize.ts) -----------------------------------------
+const same = events.every((e, i) => serializeEvent(e) === jsons[i]);
+process.stdout.write(`\nserializeEvent output identical to JSON.stringify on all ${events.length} events: ${same}\n`);
+time('serializeEvent(event) (fixed-shape serializer)', N, (i) => serializeEvent(events[i & 1023]!));
+time('whole request-path audit step with serializeEvent', N, (i) => {
   const e = buildEvent(obsList[i & 1023]!, ctx);
-  return Buffer.byteLength(serializeEvent(e));
+  return Buffer.byteLength(serializeEvent(e)) + eventTimeMs(e.time);
 });

@@ -5,7 +5,8 @@
 //   node dist/bench/profile.js large             (1 GiB GET then PUT through the proxy, audit on)
 // EXTRA_NODE_FLAGS='--max-semi-space-size=64' adds node flags to the proxy; NO_CPU_PROF=1 measures only.
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
-// the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run.
+// the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run;
+// PERF_DATA_OUT=<file> keeps the raw perf.data.
 // The V8 summary only counts samples taken while the load ran (start-up excluded).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -117,6 +118,9 @@ try {
     let perfText = '';
     if (perf) {
       await perf;
+      // PERF_DATA_OUT=<file> keeps the raw samples for `perf report -i <file>` (e.g. --sort sym -G).
+      const keep = process.env['PERF_DATA_OUT'];
+      if (keep) copyFileSync(perfData, keep);
       const rep = await run('perf', ['report', '-i', perfData, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.7', '-g', 'none'], 120_000);
       const dso = await run('perf', ['report', '-i', perfData, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], 120_000);
       const incl = await run('perf', ['report', '-i', perfData, '--stdio', '--children', '--sort', 'sym', '--percent-limit', '3', '-g', 'none'], 120_000);

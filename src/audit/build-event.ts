@@ -102,7 +102,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
     version: '1',
     id: uuidv7(obs.startEpochMs),
     kind: 's3',
-    time: new Date(obs.startEpochMs).toISOString(),
+    time: isoTime(obs.startEpochMs),
     api: {
       name: info.apiName,
       bucket: info.bucket,
@@ -161,4 +161,15 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
 }
 
 const defaultHost = hostname();
+
+// Many requests start in the same millisecond: remember the last conversion.
+let lastMs = NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;

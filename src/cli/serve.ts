@@ -5,6 +5,7 @@ import { envName, formatHelp } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
+import { serializeEvent } from '../audit/serialize.js';
 import { AuditObserver, type RequestMetricsSink } from '../audit/observer.js';
 import { TrustedProxies } from '../audit/client-address.js';
 import type { AuditSink } from '../dispatch/types.js';
@@ -57,6 +58,7 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
     queueMaxEvents: config.queueMaxEvents, queueMaxBytes: config.queueMaxBytes,
     spoolMaxBytes: config.spoolMaxBytes, spoolFsyncIntervalMs: config.spoolFsyncIntervalMs,
     auditLogFile: config.auditLog, auditLogMaxBytes: config.auditLogMaxBytes, auditLogMaxFiles: config.auditLogMaxFiles,
+    serialize: serializeEvent,
   });
   await dispatcher?.start();
   const sink: AuditSink = parts.sink ?? dispatcher ?? NO_SINK;

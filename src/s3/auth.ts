@@ -133,21 +133,78 @@ export function splitSigV4Authorization(value: string):
   return { v4a, credential, signedHeaders, signature };
 }
 
+/** What a SigV4 Authorization header says apart from its signature and the request time. */
+interface SigV4Scope {
+  accessKey: string | null;
+  region: string | null;
+  signedHeaders: string[] | null;
+  problem: string | null;
+  /** The Signature parameter when it was found before the cut (see sigv4ScopeOf), else undefined. */
+  signature: string | undefined;
+}
+
+function parseSigV4Scope(value: string): SigV4Scope {
+  const { v4a, credential, signedHeaders, signature } = splitSigV4Authorization(value);
+  const cred = parseCredential(credential);
+  const a: SigV4Scope = { accessKey: cred.accessKey, region: cred.region, signedHeaders: parseSignedHeaders(signedHeaders), problem: null, signature };
+  const problems: string[] = [];
+  if (v4a) problems.push('SigV4a (AWS4-ECDSA-P256-SHA256) signature');
+  if (credential === undefined) problems.push('Authorization header has no Credential');
+  else if (!cred.ok) problems.push('malformed Credential in Authorization header');
+  if (a.signedHeaders === null || a.signedHeaders.length === 0) problems.push('Authorization header has no SignedHeaders');
+  a.problem = problems.length > 0 ? problems.join('; ') : null;
+  return a;
+}
+
+// A client signs every request with the same Credential and SignedHeaders (only the signature
+// changes): their parse is memoised on the header text before ", Signature=" when the signature is
+// the last parameter, as every SDK writes it. Bounded: cleared when full.
+const SCOPE_CACHE_MAX = 512;
+const scopeCache = new Map<string, SigV4Scope>();
+const SIGNATURE_TAIL = /^[^,\s=]+$/;
+const SIGNATURE_SEP = ', Signature=';
+
+function sigv4ScopeOf(value: string): { scope: SigV4Scope; signature: string | undefined } {
+  const cut = value.lastIndexOf(SIGNATURE_SEP);
+  const tail = cut > 0 ? value.slice(cut + SIGNATURE_SEP.length) : '';
+  if (!SIGNATURE_TAIL.test(tail)) {
+    const scope = parseSigV4Scope(value);
+    return { scope, signature: scope.signature };
+  }
+  const head = value.slice(0, cut);
+  let scope = scopeCache.get(head);
+  if (scope === undefined) {
+    scope = parseSigV4Scope(head);
+    if (scopeCache.size >= SCOPE_CACHE_MAX) scopeCache.clear();
+    scopeCache.set(head, scope);
+  }
+  // The first Signature parameter wins, as in splitSigV4Authorization.
+  return { scope, signature: scope.signature ?? tail };
+}
+
+// Requests signed in the same second carry the same X-Amz-Date: remember the last conversion.
+let lastAmzDate = '';
+let lastAmzIso: string | null = null;
+function amzDateToIsoMemo(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (v !== lastAmzDate) {
+    lastAmzIso = amzDateToIso(v);
+    lastAmzDate = v;
+  }
+  return lastAmzIso;
+}
+
 function sigv4Header(value: string, headers: S3RequestInput['headers']): AuthInfo {
   const a = base('sigv4-header');
   a.signatureVersion = 'SigV4';
-  const { v4a, credential, signedHeaders, signature } = splitSigV4Authorization(value);
-  const hasSignature = signature !== undefined && signature.length > 0;
-  const cred = parseCredential(credential);
-  a.accessKey = cred.accessKey;
-  a.region = cred.region;
-  a.signedHeaders = parseSignedHeaders(signedHeaders);
-  a.signedAt = amzDateToIso(firstHeader(headers['x-amz-date'])) ?? httpDateToIso(firstHeader(headers.date));
-  if (v4a) addProblem(a, 'SigV4a (AWS4-ECDSA-P256-SHA256) signature');
-  if (credential === undefined) addProblem(a, 'Authorization header has no Credential');
-  else if (!cred.ok) addProblem(a, 'malformed Credential in Authorization header');
-  if (a.signedHeaders === null || a.signedHeaders.length === 0) addProblem(a, 'Authorization header has no SignedHeaders');
-  if (!hasSignature) addProblem(a, 'Authorization header has no Signature');
+  const { scope, signature } = sigv4ScopeOf(value);
+  a.accessKey = scope.accessKey;
+  a.region = scope.region;
+  // Shared with the memo: copied so that no caller can alter the cached list.
+  a.signedHeaders = scope.signedHeaders === null ? null : scope.signedHeaders.slice();
+  a.problem = scope.problem;
+  a.signedAt = amzDateToIsoMemo(firstHeader(headers['x-amz-date'])) ?? httpDateToIso(firstHeader(headers.date));
+  if (signature === undefined || signature.length === 0) addProblem(a, 'Authorization header has no Signature');
   return a;
 }
 

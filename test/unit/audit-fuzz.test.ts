@@ -1,10 +1,12 @@
 // Property test: whatever a client sends and whatever the backend answers, building the audit event
-// never throws and always yields an event valid against schema/audit-event.v1.json.
+// never throws and always yields an event valid against schema/audit-event.v1.json, serialised by
+// serializeEvent byte for byte as JSON.stringify would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Socket } from 'node:net';
 import { buildEvent } from '../../src/audit/build-event.js';
+import { serializeEvent } from '../../src/audit/serialize.js';
 import { TrustedProxies } from '../../src/audit/client-address.js';
 import { BodyCapture, RequestObservation } from '../../src/proxy/observation.js';
 import { validateEvent } from '../helpers/collecting-sink.js';
@@ -42,9 +44,13 @@ test('buildEvent never throws and always yields a schema-valid event', () => {
     if (s.resBody !== null) { obs.responseCapture = new BodyCapture(1024); obs.responseCapture.add(Buffer.from(s.resBody)); obs.captureSuccessBody = true; }
     if (s.proxyReply) obs.proxyReply = { code: 'ServiceUnavailable', message: 'x' };
     obs.endMono = performance.now();
-    const event = JSON.parse(JSON.stringify(buildEvent(obs, {
+    const built = buildEvent(obs, {
       virtualHostDomains: s.input.virtualHostDomains, trustedProxies: trusted, requestHeaders: ['*'], responseHeaders: ['*'], hostName: 'h',
-    })));
+    });
+    // The proxy's fixed-shape serializer must write exactly what JSON.stringify writes.
+    const json = serializeEvent(built);
+    assert.equal(json, JSON.stringify(built));
+    const event = JSON.parse(json) as unknown;
     assert.ok(validateEvent(event), JSON.stringify(validateEvent.errors));
   }), { numRuns: 1500 });
 });

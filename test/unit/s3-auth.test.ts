@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { parseAuth, redactQuery, redactHeaders, parseTarget } from '../../src/s3/index.js';
 import type { AuthInfo, S3RequestInput } from '../../src/s3/index.js';
 
@@ -184,4 +185,21 @@ test('redactHeaders: allow-list only, secrets dropped even when allowed', () => 
   assert.deepEqual({ ...redactHeaders(headers, ['Content-Type']) }, { 'content-type': 'text/plain' });
   assert.deepEqual({ ...redactHeaders(headers, ['*']) }, { 'content-type': 'text/plain', 'x-amz-meta-a': '1, 2', 'user-agent': 'ua' });
   assert.deepEqual({ ...redactHeaders(headers, []) }, {});
+});
+
+test('sigv4 header: the memoised scope parse gives what the full parse gives, for any header text', () => {
+  // ", Signature=<sig>" last is the memoised path; the same parameters with Signature first take the full parse.
+  const part = fc.string({ maxLength: 40 });
+  const sig = fc.oneof(fc.constant(SIG), fc.string({ maxLength: 8 }));
+  fc.assert(fc.property(part, part, sig, fc.boolean(), (cred, signed, s, v4a) => {
+    const algo = v4a ? 'AWS4-ECDSA-P256-SHA256' : 'AWS4-HMAC-SHA256';
+    const memo = `${algo} Credential=${cred}, SignedHeaders=${signed}, Signature=${s}`;
+    const full = `${algo} Signature=${s}, Credential=${cred}, SignedHeaders=${signed}`;
+    const a = parseAuth(req('/b/k', { authorization: memo }));
+    const again = parseAuth(req('/b/k', { authorization: memo }));
+    assert.deepEqual(again, a);
+    if (/^[^,\s=]+$/.test(s)) assert.deepEqual(a, parseAuth(req('/b/k', { authorization: full })));
+    again.signedHeaders?.push('mutated');
+    assert.deepEqual(parseAuth(req('/b/k', { authorization: memo })), a, 'a caller cannot alter the memo');
+  }), { numRuns: 1000 });
 });

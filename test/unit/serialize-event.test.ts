@@ -1,0 +1,95 @@
+// serializeEvent (the proxy's fixed-shape serializer) against JSON.stringify on the awkward cases:
+// escapes, lone surrogates, non-ASCII, the rare nested parts, admin events, header maps. The
+// property test over buildEvent's whole input space is in audit-fuzz.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { serializeEvent } from '../../src/audit/serialize.js';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { buildAdminEvent } from '../../src/admin/admin-event.js';
+
+function event(over: (e: AuditEvent) => void = () => {}): AuditEvent {
+  const e: AuditEvent = {
+    version: '1', id: '0190b6c2-0000-7000-8000-000000000001', kind: 's3', time: '2026-11-25T13:00:00.000Z',
+    api: {
+      name: 'GetObject', bucket: 'b', object: 'k', addressing: 'path', readOnly: true, versionId: null, uploadId: null,
+      partNumber: null, copySource: null, objects: null, objectsTruncated: false,
+    },
+    request: {
+      id: 'R1', method: 'GET', path: '/b/k', query: {}, host: 'h:1', userAgent: null, contentLength: null,
+      decodedContentLength: null, headers: {},
+    },
+    response: { statusCode: 200, errorCode: null, errorMessage: null, requestId: null, hostId: null, contentLength: 4, headers: {} },
+    auth: {
+      type: 'sigv4-header', accessKey: 'AK', region: 'us-east-1', signatureVersion: 'SigV4', signedHeaders: ['host'],
+      payloadSigning: 'UNSIGNED-PAYLOAD', sessionToken: false, verified: null, problem: null,
+    },
+    client: { ip: '127.0.0.1', port: 1, peerIp: null },
+    tls: null,
+    bytes: { received: 0, sent: 4 },
+    timing: { firstByteMs: 0.125, totalMs: 1.5 },
+    outcome: 'completed', outcomeDetail: null,
+    proxy: { host: 'p', backend: 'http://127.0.0.1:9000' },
+  };
+  over(e);
+  return e;
+}
+
+const same = (e: AuditEvent): void => assert.equal(serializeEvent(e), JSON.stringify(e));
+
+test('plain event: identical to JSON.stringify', () => same(event()));
+
+test('strings that need escaping, lone surrogates, non-ASCII and U+2028 are written as JSON.stringify writes them', () => {
+  for (const s of ['a"b', 'back\\slash', 'tab\there', 'nl\n', '\u0000\u001f', '\ud800', 'x\udc00y', '😀', 'ünï', '\u2028\u2029', '</script>', '']) {
+    same(event((e) => {
+      e.api.object = s;
+      e.request.path = s;
+      e.request.query = { [s]: s, 'x-id': 'GetObject' };
+      e.request.headers = { [s]: s };
+      e.response.errorMessage = s;
+      e.auth.problem = s;
+      e.auth.signedHeaders = [s, 'host'];
+    }));
+  }
+});
+
+test('rare parts: copy source, DeleteObjects entries, TLS, verified true/false, nulls and integer-like map keys', () => {
+  same(event((e) => {
+    e.api.copySource = { bucket: 'src', key: 'a/"b"', versionId: null };
+    e.api.objects = [{ key: 'k"1', versionId: null, result: 'deleted', errorCode: null }, { key: 'k2', versionId: 'v', result: 'error', errorCode: 'AccessDenied' }];
+    e.api.objectsTruncated = true;
+    e.tls = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
+    e.auth.verified = false;
+    e.auth.signedHeaders = null;
+    e.client.port = null;
+    e.timing.firstByteMs = null;
+    e.request.query = { b: '1', 10: 'x', 2: 'y', a: '' };
+  }));
+  same(event((e) => { e.auth.verified = true; e.response.statusCode = 503; e.outcome = 'backend-unreachable'; e.outcomeDetail = 'ECONNREFUSED'; }));
+});
+
+test('admin events (the other builder) serialise identically too', () => {
+  same(buildAdminEvent({
+    action: 'EnableAuditWebhook', requestId: 'r', startMs: Date.now(), startMono: performance.now(), method: 'POST',
+    path: '/api/v1/audit-webhook/enable', host: null, userAgent: 'curl/8', contentLength: 10, clientIp: '::1', clientPort: 5,
+    statusCode: 400, errorCode: 'unknown_field', errorMessage: '"x": unknown field', bytesReceived: 10, bytesSent: 70,
+    authorized: true, authProblem: null, hostName: 'h',
+  }));
+});
+
+test('any strings and numbers in any field: identical to JSON.stringify', () => {
+  fc.assert(fc.property(
+    fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), fc.dictionary(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' })),
+    fc.double(), fc.integer(),
+    (s1, s2, dict, d, n) => {
+      same(event((e) => {
+        e.api.object = s1;
+        e.request.userAgent = s2;
+        e.request.headers = dict;
+        e.response.headers = dict;
+        e.timing.totalMs = d;
+        e.bytes.sent = n;
+      }));
+    },
+  ), { numRuns: 500 });
+});
