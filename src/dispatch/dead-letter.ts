@@ -6,6 +6,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { eventJsonText, type EventJson } from './event-slab.js';
 
 export type DeadLetterReason = 'invalid_event' | 'too_large' | 'rejected';
 
@@ -23,11 +24,11 @@ export class DeadLetter {
   }
 
   /** Queues events [from, to) for the dead-letter file of today. */
-  write(json: readonly string[], from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string, endpoint: string): void {
+  write(json: readonly EventJson[], from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string, endpoint: string): void {
     const now = new Date();
     const head = `{"time":${JSON.stringify(now.toISOString())},"reason":${JSON.stringify(reason)},"statusCode":${statusCode ?? 'null'},"reply":${JSON.stringify(reply.slice(0, 4096))},"endpoint":${JSON.stringify(endpoint)},"event":`;
     let text = '';
-    for (let i = from; i < to; i++) text += `${head}${json[i]}}\n`;
+    for (let i = from; i < to; i++) text += `${head}${eventJsonText(json[i]!)}}\n`;
     const file = join(this.dir, `${now.toISOString().slice(0, 10)}.ndjson`);
     const count = to - from;
     this.chain = this.chain.then(async () => {

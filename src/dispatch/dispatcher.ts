@@ -20,6 +20,7 @@ import type { AuditEvent } from '../audit/event.js';
 import type { Logger } from '../log.js';
 import type { AuditControl, AuditSink, TargetStatus, TestEventResult, WebhookFormat, WebhookTargetConfig } from './types.js';
 import { MemoryQueue, type QueueItems } from './memory-queue.js';
+import { EventSlab } from './event-slab.js';
 import { Spool } from './spool.js';
 import { FileTarget } from './file-target.js';
 import { DeadLetter, type DeadLetterReason } from './dead-letter.js';
@@ -189,6 +190,7 @@ class ThrottledLog {
 export class AuditDispatcher implements AuditSink, AuditControl {
   private readonly opts: AuditDispatcherOptions;
   private readonly serialize: (event: AuditEvent) => string;
+  private readonly slab = new EventSlab();
   private readonly log: Logger;
   private readonly hostName: string;
   private readonly backoff: BackoffOptions;
@@ -389,10 +391,8 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     const f = this.fileTarget;
     if (!t && !f) return;
     let json: string;
-    let bytes: number;
     try {
       json = this.serialize(event);
-      bytes = Buffer.byteLength(json);
     } catch {
       if (t) {
         this.mEnqueued.inc();
@@ -400,17 +400,19 @@ export class AuditDispatcher implements AuditSink, AuditControl {
       }
       return;
     }
+    // The webhook's copy goes off-heap as UTF-8 (see event-slab.ts); its length is the byte size.
+    const bytesOut = t && !this.closing ? this.slab.encode(json) : null;
     if (f) {
-      if (f.append(json, bytes)) this.mDelivered.inc(1, 'file');
+      if (f.append(json, bytesOut !== null ? bytesOut.length : Buffer.byteLength(json))) this.mDelivered.inc(1, 'file');
     }
     if (!t) return;
     this.mEnqueued.inc();
-    if (this.closing) {
+    if (bytesOut === null) {
       this.drop('closed', 1);
       return;
     }
     const wasEmpty = this.mq.length === 0;
-    if (!this.mq.push(json, eventTimeMs((event as { time?: unknown }).time), bytes)) {
+    if (!this.mq.push(bytesOut, eventTimeMs((event as { time?: unknown }).time), bytesOut.length)) {
       this.drop(this.spool?.full ? 'spool_full' : 'queue_full', 1);
       return;
     }

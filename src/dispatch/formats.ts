@@ -10,6 +10,7 @@
 // Byte sizes are exact (computed from the JSON byte length measured at enqueue), so batches can be
 // closed at a byte budget before anything is copied.
 import type { WebhookFormat } from './types.js';
+import { writeEventJson, type EventJson } from './event-slab.js';
 
 export const DEFAULT_SOURCETYPE = '_json';
 export const DEFAULT_SOURCE = 's3-audit-proxy';
@@ -59,18 +60,18 @@ export interface Formatter {
   /** Bytes one event takes in a body. */
   size(jsonBytes: number, timeMs: number): number;
   /** Writes one event at `off`; returns the offset after it. */
-  write(buf: Buffer, off: number, json: string, jsonBytes: number, timeMs: number): number;
+  write(buf: Buffer, off: number, json: EventJson, jsonBytes: number, timeMs: number): number;
   /** Body for events [from, to) of parallel arrays. */
-  body(json: readonly string[], jsonBytes: readonly number[], timeMs: readonly number[], from?: number, to?: number): Buffer;
+  body(json: readonly EventJson[], jsonBytes: readonly number[], timeMs: readonly number[], from?: number, to?: number): Buffer;
 }
 
 abstract class BaseFormatter implements Formatter {
   abstract readonly format: WebhookFormat;
   abstract readonly contentType: string;
   abstract size(jsonBytes: number, timeMs: number): number;
-  abstract write(buf: Buffer, off: number, json: string, jsonBytes: number, timeMs: number): number;
+  abstract write(buf: Buffer, off: number, json: EventJson, jsonBytes: number, timeMs: number): number;
 
-  body(json: readonly string[], jsonBytes: readonly number[], timeMs: readonly number[], from = 0, to = json.length): Buffer {
+  body(json: readonly EventJson[], jsonBytes: readonly number[], timeMs: readonly number[], from = 0, to = json.length): Buffer {
     let total = 0;
     for (let i = from; i < to; i++) total += this.size(jsonBytes[i], timeMs[i]);
     const buf = Buffer.allocUnsafe(total);
@@ -88,8 +89,8 @@ class LinesFormatter extends BaseFormatter {
   size(jsonBytes: number): number {
     return jsonBytes + 1;
   }
-  write(buf: Buffer, off: number, json: string, jsonBytes: number): number {
-    off += buf.write(json, off, jsonBytes, 'utf8');
+  write(buf: Buffer, off: number, json: EventJson, jsonBytes: number): number {
+    off = writeEventJson(buf, off, json, jsonBytes);
     buf[off] = 0x0a;
     return off + 1;
   }
@@ -117,12 +118,12 @@ class HecEventFormatter extends BaseFormatter {
     return 8 + hecTime(timeMs).length + this.middleBytes + jsonBytes + 2;
   }
 
-  write(buf: Buffer, off: number, json: string, jsonBytes: number, timeMs: number): number {
+  write(buf: Buffer, off: number, json: EventJson, jsonBytes: number, timeMs: number): number {
     off += buf.write('{"time":', off, 8, 'latin1');
     const t = hecTime(timeMs);
     off += buf.write(t, off, t.length, 'latin1');
     off += buf.write(this.middle, off, this.middleBytes, 'utf8');
-    off += buf.write(json, off, jsonBytes, 'utf8');
+    off = writeEventJson(buf, off, json, jsonBytes);
     buf[off] = 0x7d; // }
     buf[off + 1] = 0x0a;
     return off + 2;

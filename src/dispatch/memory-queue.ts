@@ -2,8 +2,10 @@
 // time, byte size), bounded by event count AND bytes. push() is O(1) (amortised: the ring doubles
 // up to the event bound, never more), allocates nothing but the slot, and refuses rather than blocks.
 
+import type { EventJson } from './event-slab.js';
+
 export interface QueueItems {
-  json: string[];
+  json: EventJson[];
   timeMs: number[];
   bytes: number[];
 }
@@ -13,7 +15,7 @@ const INITIAL_CAPACITY = 1024;
 export class MemoryQueue {
   readonly maxEvents: number;
   readonly maxBytes: number;
-  private jsonRing: (string | undefined)[];
+  private jsonRing: (EventJson | undefined)[];
   private timeRing: Float64Array;
   private sizeRing: Float64Array;
   private head = 0;
@@ -25,7 +27,7 @@ export class MemoryQueue {
     this.maxEvents = Math.floor(maxEvents);
     this.maxBytes = maxBytes;
     const cap = Math.min(INITIAL_CAPACITY, nextPow2(this.maxEvents));
-    this.jsonRing = new Array<string | undefined>(cap);
+    this.jsonRing = new Array<EventJson | undefined>(cap);
     this.timeRing = new Float64Array(cap);
     this.sizeRing = new Float64Array(cap);
   }
@@ -53,7 +55,7 @@ export class MemoryQueue {
    * An event larger than maxBytes on its own is still accepted into an empty queue, so that one
    * oversized event cannot wedge the pipeline (the sender dead-letters it if the receiver refuses).
    */
-  push(json: string, timeMs: number, bytes: number): boolean {
+  push(json: EventJson, timeMs: number, bytes: number): boolean {
     if (this.wouldOverflow(bytes)) return false;
     if (this.count === this.jsonRing.length) this.grow();
     const mask = this.jsonRing.length - 1;
@@ -91,10 +93,10 @@ export class MemoryQueue {
       sum += c;
       n++;
     }
-    const out: QueueItems = { json: new Array<string>(n), timeMs: new Array<number>(n), bytes: new Array<number>(n) };
+    const out: QueueItems = { json: new Array<EventJson>(n), timeMs: new Array<number>(n), bytes: new Array<number>(n) };
     for (let k = 0; k < n; k++) {
       const i = (this.head + k) & mask;
-      out.json[k] = this.jsonRing[i] as string;
+      out.json[k] = this.jsonRing[i]!;
       out.timeMs[k] = this.timeRing[i];
       out.bytes[k] = this.sizeRing[i];
       this.jsonRing[i] = undefined;
@@ -132,7 +134,7 @@ export class MemoryQueue {
     const old = this.jsonRing.length;
     const cap = old * 2;
     if (!force && old >= this.maxEvents) throw new Error('MemoryQueue: internal bound error');
-    const json = new Array<string | undefined>(cap);
+    const json = new Array<EventJson | undefined>(cap);
     const time = new Float64Array(cap);
     const size = new Float64Array(cap);
     const mask = old - 1;

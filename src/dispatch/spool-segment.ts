@@ -6,6 +6,7 @@
 // segment: after a crash (kill -9, power loss) only the tail of the last segment written can be torn,
 // and nothing after a bad record can be trusted (there is no way to find the next record boundary).
 import { open } from 'node:fs/promises';
+import { writeEventJson, type EventJson } from './event-slab.js';
 
 // ---- CRC32 (IEEE 802.3, reflected, polynomial 0xEDB88320), slicing-by-8 -------------------------
 // zlib.crc32 only exists from Node 22.2; this one is table driven and needs no dependency.
@@ -58,11 +59,10 @@ export function recordSize(jsonBytes: number): number {
 }
 
 /** Writes one record at `off` (the caller sized `buf` with recordSize). Returns the offset after it. */
-export function encodeRecord(buf: Buffer, off: number, json: string, jsonBytes: number, timeMs: number): number {
+export function encodeRecord(buf: Buffer, off: number, json: EventJson, jsonBytes: number, timeMs: number): number {
   const payloadStart = off + RECORD_HEADER_BYTES;
   buf.writeDoubleLE(timeMs, payloadStart);
-  const written = buf.write(json, payloadStart + PAYLOAD_TIME_BYTES, jsonBytes, 'utf8');
-  if (written !== jsonBytes) throw new Error(`spool: JSON byte length mismatch (${written} != ${jsonBytes})`);
+  writeEventJson(buf, payloadStart + PAYLOAD_TIME_BYTES, json, jsonBytes);
   const payloadLen = PAYLOAD_TIME_BYTES + jsonBytes;
   buf.writeUInt32LE(payloadLen, off);
   buf.writeUInt32LE(crc32(buf, payloadStart, payloadStart + payloadLen), off + 4);
@@ -70,7 +70,7 @@ export function encodeRecord(buf: Buffer, off: number, json: string, jsonBytes: 
 }
 
 /** Encodes a list of events into one buffer of consecutive records. */
-export function encodeRecords(json: readonly string[], jsonBytes: readonly number[], timeMs: readonly number[], from = 0, to = json.length): Buffer {
+export function encodeRecords(json: readonly EventJson[], jsonBytes: readonly number[], timeMs: readonly number[], from = 0, to = json.length): Buffer {
   let size = 0;
   for (let i = from; i < to; i++) size += recordSize(jsonBytes[i]);
   const buf = Buffer.allocUnsafe(size);

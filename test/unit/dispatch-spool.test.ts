@@ -14,7 +14,7 @@ function items(from: number, to: number, pad = 0): QueueItems {
   return { json, bytes: json.map((j) => Buffer.byteLength(j)), timeMs: json.map((_, k) => 1_700_000_000_000 + from + k) };
 }
 
-const seqOf = (json: string[]): number[] => json.map((j) => (JSON.parse(j) as { seq: number }).seq);
+const seqOf = (json: ReadonlyArray<string | Buffer>): number[] => json.map((j) => (JSON.parse(j.toString()) as { seq: number }).seq);
 const cost = (b: number): number => b;
 
 test('crc32 matches the IEEE check values', () => {
