@@ -6,7 +6,8 @@
 // EXTRA_NODE_FLAGS='--max-semi-space-size=64' adds node flags to the proxy; NO_CPU_PROF=1 measures only.
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
 // the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run;
-// PERF_DATA_OUT=<file> keeps the raw perf.data.
+// PERF_DATA_OUT=<file> keeps the raw perf.data. RECEIVER=hang|down: the HEC receiver hangs or is
+// down during the measured run.
 // The V8 summary only counts samples taken while the load ran (start-up excluded).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ import { backendConfig, startNginx } from './lib/nginx.js';
 import { CLK_TCK, freePort, run, spawnReady, which, cpuSeconds, type Child } from './lib/proc.js';
 import { runWrk, writeWrkScript, S3_HEADERS } from './lib/wrk.js';
 import { startS3ap, type AuditMode } from './lib/s3ap.js';
-import { startSink } from './lib/sink.js';
+import { sinkMode, startSink } from './lib/sink.js';
 import { renderSummary, summarise } from './cpuprofile-summary.js';
 
 const what = process.argv[2] ?? 'on';
@@ -108,6 +109,9 @@ try {
     const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, mode, backend.url, flags);
     const script = method === 'GET' ? writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0) : writeWrkScript(WORK, 'put', 'PUT', '/bench/put/obj-4k', 4096);
     await runWrk('wrk', p.url, script, 32, 2);
+    // RECEIVER=hang|down profiles the degraded cases of scenario 5 (the receiver changes after warm-up).
+    const receiver = process.env['RECEIVER'];
+    if (receiver === 'hang' || receiver === 'down') await sinkMode(sink, receiver);
     const c0 = cpuSplit(p.pid);
     const perfData = join(WORK, 'perf.data');
     const perf = usePerf ? run('perf', ['record', '-e', 'cpu-clock', '-F', '997', '-g', '-o', perfData, '-p', String(p.pid), '--', 'sleep', String(seconds)], (seconds + 30) * 1000) : null;
