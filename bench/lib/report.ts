@@ -145,10 +145,12 @@ function dispatcherTable(r: Results): string {
   if (typeof d['error'] === 'string') return `FAILED: ${d['error']}`;
   const p = d['plain'] as Record<string, number> | undefined;
   const g = d['gzip'] as Record<string, number> | undefined;
+  const ps = d['plainSerialised'] as Record<string, number> | undefined;
   const w = d['spoolWrite'] as Record<string, number> | undefined;
   const dr = d['spoolDrain'] as Record<string, number> | undefined;
   const rows: string[][] = [];
   if (p) rows.push(['delivered, plain (enqueue to HEC ack)', String(Math.round(p['eventsPerSec']!)), `${f(p['wireBodyBytesPerEvent'], 0)} body B/ev (${f(p['wireTotalBytesPerEvent'], 0)} with HTTP headers)`, `${p['events']} events, ${p['requests']} requests, dropped ${p['dropped']}`]);
+  if (ps) rows.push(['delivered, plain, events handed over as JSON text (serialisation left to the request path)', String(Math.round(ps['eventsPerSec']!)), `${f(ps['wireBodyBytesPerEvent'], 0)} body B/ev`, `${ps['events']} events, ${ps['requests']} requests, dropped ${ps['dropped']}`]);
   if (g) rows.push(['delivered, gzip', String(Math.round(g['eventsPerSec']!)), `${f(g['wireBodyBytesPerEvent'], 0)} body B/ev (${f(g['wireTotalBytesPerEvent'], 0)} with HTTP headers; ${f(g['bodyBytesPerEvent'], 0)} uncompressed)`, `${g['events']} events, ${g['requests']} requests, dropped ${g['dropped']}`]);
   if (w) rows.push(['spool write (receiver down)', String(Math.round(w['eventsPerSec']!)), '-', `${w['events']} events in ${f(w['seconds'])} s, dropped ${w['dropped']}`]);
   if (dr) rows.push(['spool drain (receiver back)', String(Math.round(dr['eventsPerSec']!)), '-', `${dr['events']} events, ${f(dr['secondsFromFirstDelivery'])} s from first delivery (${f(dr['secondsFromUp'])} s from receiver up)`]);

@@ -48,6 +48,6 @@ export class AuditObserver implements RequestObserver {
       return;
     }
     this.metrics?.observe(event.api.name, event.response.statusCode, event.outcome, event.timing.totalMs);
-    this.sink.enqueue(event);
+    this.sink.enqueue(event, obs.startEpochMs);
   }
 }

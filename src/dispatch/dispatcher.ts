@@ -385,21 +385,27 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     return this.target !== null || this.fileTarget !== null;
   }
 
-  /** Never blocks, never throws, O(1). */
-  enqueue(event: AuditEvent): void {
-    const t = this.target;
-    const f = this.fileTarget;
-    if (!t && !f) return;
+  /** Never blocks, never throws, O(1). `timeMs` is the event time when the caller has it (else event.time is parsed). */
+  enqueue(event: AuditEvent, timeMs?: number): void {
+    if (!this.target && !this.fileTarget) return;
     let json: string;
     try {
       json = this.serialize(event);
     } catch {
-      if (t) {
+      if (this.target) {
         this.mEnqueued.inc();
         this.drop('invalid_event', 1);
       }
       return;
     }
+    this.enqueueSerialized(json, timeMs ?? eventTimeMs((event as { time?: unknown }).time));
+  }
+
+  /** enqueue() for an event already serialised (its JSON text and its time, epoch ms). */
+  enqueueSerialized(json: string, timeMs: number): void {
+    const t = this.target;
+    const f = this.fileTarget;
+    if (!t && !f) return;
     // The webhook's copy goes off-heap as UTF-8 (see event-slab.ts); its length is the byte size.
     const bytesOut = t && !this.closing ? this.slab.encode(json) : null;
     if (f) {
@@ -412,7 +418,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
       return;
     }
     const wasEmpty = this.mq.length === 0;
-    if (!this.mq.push(bytesOut, eventTimeMs((event as { time?: unknown }).time), bytesOut.length)) {
+    if (!this.mq.push(bytesOut, timeMs, bytesOut.length)) {
       this.drop(this.spool?.full ? 'spool_full' : 'queue_full', 1);
       return;
     }

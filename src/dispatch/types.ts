@@ -5,7 +5,8 @@ import type { AuditEvent } from '../audit/event.js';
 export interface AuditSink {
   /** False when no target is enabled: the proxy then skips building events. */
   readonly active: boolean;
-  enqueue(event: AuditEvent): void;
+  /** `timeMs`: the event time (epoch ms) when the caller has it, so that event.time is not parsed again. */
+  enqueue(event: AuditEvent, timeMs?: number): void;
 }
 
 export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
