@@ -68,6 +68,15 @@ test('rare parts: copy source, DeleteObjects entries, TLS, verified true/false, 
   same(event((e) => { e.auth.verified = true; e.response.statusCode = 503; e.outcome = 'backend-unreachable'; e.outcomeDetail = 'ECONNREFUSED'; }));
 });
 
+test('timings (rounded to 3 decimals by buildEvent, printed from integer parts) print as JSON.stringify prints them', () => {
+  for (const t of [0, -0, 0.001, 0.01, 0.1, 0.125, 1.5, 2, 10.05, 123.456, 999.999, 1000, 86_400_000.001, 999_999_999.999, 1e9, 1e21, 0.0001, 1 / 3, -1.5, NaN, Infinity]) {
+    same(event((e) => { e.timing.totalMs = t; e.timing.firstByteMs = t; }));
+  }
+  fc.assert(fc.property(fc.integer({ min: 0, max: 2e12 }), (k) => {
+    same(event((e) => { e.timing.totalMs = Math.round(k) / 1000; e.timing.firstByteMs = k / 7; }));
+  }), { numRuns: 5000 });
+});
+
 test('admin events (the other builder) serialise identically too', () => {
   same(buildAdminEvent({
     action: 'EnableAuditWebhook', requestId: 'r', startMs: Date.now(), startMono: performance.now(), method: 'POST',
