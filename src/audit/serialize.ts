@@ -1,6 +1,6 @@
 // The event's JSON text, written by a serializer that knows the event's shape (the fast-json-stringify
 // idea, hand-written because the shape is fixed and small). It runs once per request on the request
-// thread, where JSON.stringify's generic walk was 6 µs of the 12 µs audit step (bench/micro-audit.ts).
+// thread: 1.3 µs against 3.2-3.9 µs for JSON.stringify on the proxy's events (bench/micro-audit.ts).
 // The output is byte-identical to JSON.stringify(event): test/unit/serialize-event.test.ts checks it
 // on every builder's events, so adding a field to AuditEvent without adding it here fails a test.
 import type { AuditEvent } from './event.js';

@@ -58,7 +58,7 @@ export interface AuditDispatcherOptions {
   dropLogIntervalMs?: number;
   /**
    * Event to JSON text, run once per event in enqueue (default JSON.stringify). The proxy passes
-   * serializeEvent (src/audit/serialize.ts): same bytes for real events, three times faster. The
+   * serializeEvent (src/audit/serialize.ts): same bytes for real events, 2.5-3x faster. The
    * default keeps the dispatcher opaque to the event's shape (its tests enqueue partial events).
    */
   serialize?: (event: AuditEvent) => string;
