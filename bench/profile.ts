@@ -3,6 +3,7 @@
 //   node dist/bench/profile.js <off|on|file> [GET|PUT] [seconds] [connections]
 //   node dist/bench/profile.js dispatcher        (the scenario 4 child under --cpu-prof)
 //   node dist/bench/profile.js large             (1 GiB GET then PUT through the proxy, audit on)
+//   node dist/bench/profile.js latency [GET] [s] (client vs proxy-internal latency at 500 req/s)
 // EXTRA_NODE_FLAGS='--max-semi-space-size=64' adds node flags to the proxy; NO_CPU_PROF=1 measures only.
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
 // the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run;
@@ -87,6 +88,42 @@ try {
     const r = await spawnReady('dispatcher-bench', NODE, [...flags, join(DIST, 'bench', 'dispatcher-bench.js'), arg], (l) => (l.startsWith('RESULT ') ? l.slice(7) : undefined), { timeoutMs: 240_000 });
     await r.child.exited;
     writeSummary('dispatcher', 'AuditDispatcher alone (scenario 4: plain, gzip, spool write, spool drain)', `Result: \`${r.value}\``);
+  } else if (what === 'latency') {
+    // Where the added tail latency of scenario 2 comes from: the client's latency (open loop, 500
+    // req/s) against the proxy's own request-start-to-last-byte time (timing.totalMs of its audit
+    // events, from the JSONL audit log; the same event building as the webhook mode).
+    const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, 'file', backend.url, []);
+    const rate = 500;
+    const warm = 1;
+    const openLoop = async (url: string): Promise<Record<string, number>> => {
+      const r = await spawnReady('open-loop', NODE, [join(DIST, 'bench', 'open-loop.js'), JSON.stringify({ url, path: '/bench/obj-4k', rate, durationS: seconds, warmupS: warm })],
+        (l) => (l.startsWith('RESULT ') ? JSON.parse(l.slice(7)) as Record<string, number> : undefined), { timeoutMs: (seconds + warm + 30) * 1000 });
+      await r.child.exited;
+      return r.value;
+    };
+    const direct = await openLoop(backend.url);
+    const via = await openLoop(p.url);
+    const logFile = join(p.dataDir, 'audit.jsonl');
+    const want = rate * (warm + seconds);
+    const count = (): number => readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length;
+    for (let i = 0; i < 100 && count() < want; i++) await new Promise((r) => setTimeout(r, 50));
+    const events = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; timing: { totalMs: number; firstByteMs: number | null } })
+      .filter((e) => e.kind === 's3').slice(rate * warm); // the open loop's warm-up second
+    await p.stop();
+    const q = (xs: number[], f: number): number => { const v = xs.slice().sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.ceil(f * v.length) - 1)]!; };
+    const total = events.map((e) => e.timing.totalMs);
+    const first = events.map((e) => e.timing.firstByteMs ?? NaN).filter((x) => !Number.isNaN(x));
+    const row = (name: string, r: Record<string, number>): string => `| ${name} | ${r['p50']} | ${r['p99']} | ${r['p999']} | ${r['max']} |`;
+    const md = `# Latency split: client vs proxy-internal, 4 KiB GET, open loop at ${rate} req/s, ${seconds} s (audit on, JSONL)\n\n` +
+      'Command: `node dist/bench/profile.js latency [GET] [seconds]`. Client latency is the open loop\'s (hand-off to last body byte); ' +
+      'proxy-internal is `timing.totalMs` of the proxy\'s audit events for the same requests (request start, as Node parsed it, to the last byte written), ' +
+      'which includes the backend exchange. The warm-up second is left out of both.\n\n' +
+      '| | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|\n' +
+      `${row('client -> nginx backend (direct)', direct)}\n${row('client -> s3-audit-proxy -> nginx', via)}\n` +
+      `| proxy-internal totalMs (${total.length} events) | ${q(total, 0.5)} | ${q(total, 0.99)} | ${q(total, 0.999)} | ${Math.max(...total)} |\n` +
+      `| proxy-internal firstByteMs | ${q(first, 0.5)} | ${q(first, 0.99)} | ${q(first, 0.999)} | ${Math.max(...first)} |\n`;
+    writeFileSync(join(outDir, 'profile-latency.md'), md);
+    process.stdout.write(md);
   } else if (what === 'large') {
     const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, 'webhook', backend.url, flags);
     const big = join(www, 'bench', 'big');
