@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -102,8 +102,35 @@ test('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
   assert.ok(msgs.includes('shutting down') && msgs.includes('shutdown complete'), msgs.join(' | '));
 });
 
-test('npx s3-audit-proxy works inside the checkout', () => {
-  const r = spawnSync('npx', ['--no-install', 's3-audit-proxy', 'help'], { cwd: projectRoot(), encoding: 'utf8', timeout: 60_000 });
+// The mount options of the file system holding `path` (the longest mount point that contains it).
+function mountOptionsOf(path: string): string[] {
+  let best = { point: '', options: [] as string[] };
+  try {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const f = line.split(' ');
+      const point = f[4]?.replace(/\\040/g, ' ');
+      if (point === undefined || !(path === point || path.startsWith(point.endsWith('/') ? point : `${point}/`))) continue;
+      if (point.length >= best.point.length) best = { point, options: (f[5] ?? '').split(',') };
+    }
+  } catch { /* not Linux: no mount table to read */ }
+  return best.options;
+}
+
+test('the package bin is an executable node script, and npx s3-audit-proxy runs it inside the checkout', (t) => {
+  const root = projectRoot();
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const bin = join(root, pkg.bin['s3-audit-proxy']!);
+  assert.equal(readFileSync(bin, 'utf8').split('\n')[0], '#!/usr/bin/env node');
+  // npm marks bins executable only where it links them; a checkout runs the build's file directly.
+  assert.ok((statSync(bin).mode & 0o111) !== 0, `${bin} is not executable: "npm run build" must chmod it`);
+  if (mountOptionsOf(bin).includes('noexec')) {
+    t.skip(`${bin} is on a noexec mount: no shell can run it there`);
+    return;
+  }
+  // ignore-scripts: npx would otherwise run "prepare" (tsc) and rewrite dist/ under the other test files.
+  const r = spawnSync('npx', ['--no-install', 's3-audit-proxy', 'help'], {
+    cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, npm_config_ignore_scripts: 'true' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /audit-webhook enable/);
 });
