@@ -1,20 +1,21 @@
 // `s3-audit-proxy serve`: wire the parts together — S3 listener, audit builder, dispatcher, admin API.
+import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import { loadServeConfig, SERVE_OPTIONS, type ServeConfig } from '../config/serve-config.js';
 import { envName, formatHelp } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
-import { serializeEvent } from '../audit/serialize.js';
 import { AuditObserver, type RequestMetricsSink } from '../audit/observer.js';
 import { TrustedProxies } from '../audit/client-address.js';
 import type { AuditSink } from '../dispatch/types.js';
-import { AuditDispatcher } from '../dispatch/dispatcher.js';
-import { SignatureGate } from '../proxy/signature-gate.js';
-import { SignatureVerifier, loadCredentialsFile } from '../s3/index.js';
-import { ConfigError } from '../errors.js';
+import type { AuditDispatcher } from '../dispatch/dispatcher.js';
+import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
+import { startPrimary } from '../workers/primary.js';
+import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -38,28 +39,11 @@ export interface ServerParts {
 
 const NO_SINK: AuditSink = { active: false, enqueue() {} };
 
-function signatureGate(config: ServeConfig): SignatureGate | null {
-  if (!config.credentialsFile) return null;
-  let credentials: Map<string, string>;
-  try {
-    credentials = loadCredentialsFile(config.credentialsFile);
-  } catch (err) {
-    throw new ConfigError('--credentials-file', (err as Error).message);
-  }
-  return new SignatureGate(new SignatureVerifier(credentials), config.requireValidSignature, config.virtualHostDomains);
-}
-
 export async function startServer(config: ServeConfig, logger: Logger, parts: ServerParts = {}): Promise<RunningServer> {
   const gate = signatureGate(config);
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   const hostName = config.hostName ?? hostname();
-  const dispatcher = parts.sink ? null : new AuditDispatcher({
-    dataDir: config.dataDir, logger, hostName,
-    queueMaxEvents: config.queueMaxEvents, queueMaxBytes: config.queueMaxBytes,
-    spoolMaxBytes: config.spoolMaxBytes, spoolFsyncIntervalMs: config.spoolFsyncIntervalMs,
-    auditLogFile: config.auditLog, auditLogMaxBytes: config.auditLogMaxBytes, auditLogMaxFiles: config.auditLogMaxFiles,
-    serialize: serializeEvent,
-  });
+  const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName);
   await dispatcher?.start();
   const sink: AuditSink = parts.sink ?? dispatcher ?? NO_SINK;
   const control = dispatcher ?? (isAuditControl(parts.sink) ? parts.sink : unavailableControl('audit delivery is provided by the embedding application'));
@@ -120,7 +104,13 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   const { COMMON_OPTIONS, ENABLE_OPTIONS } = await import('./audit-webhook.js');
   const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
-  const running = await startServer(config, logger);
+  if (config.workers > 1 && cluster.isWorker) {
+    // A worker of `serve --workers N`: the primary decides when it stops.
+    const worker = await startWorker(config, logger.child({ worker: cluster.worker!.id }), workerInitFromEnv(env));
+    await worker.done;
+    return 0;
+  }
+  const running = config.workers > 1 ? await startPrimary(config, logger) : await startServer(config, logger);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'signal received');

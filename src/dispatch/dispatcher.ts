@@ -427,6 +427,16 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     else if (!this.batchTimer) this.armBatchTimer(t.batchMaxWaitMs);
   }
 
+  /**
+   * Events a producer in another process (a `--workers` worker) had to drop before they reached
+   * enqueue: counted as enqueued and dropped, so the admin status and metrics show every loss.
+   */
+  recordUpstreamDrops(reason: string, n: number): void {
+    if (!this.target || n <= 0) return;
+    this.mEnqueued.inc(n);
+    this.drop(reason, n);
+  }
+
   private drop(reason: string, n: number): void {
     if (n <= 0) return;
     this.mDropped.inc(n, reason);

@@ -2,10 +2,24 @@
 // observation; with --require-valid-signature a failed one is answered here, as a backend would
 // answer it, and never forwarded.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SignatureVerifier } from '../s3/index.js';
+import type { ServeConfig } from '../config/serve-config.js';
+import { ConfigError } from '../errors.js';
+import { SignatureVerifier, loadCredentialsFile } from '../s3/index.js';
 import type { RequestGate } from './gate.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
+
+/** The gate --credentials-file asks for, or null without one. Errors name the setting. */
+export function signatureGate(config: ServeConfig): SignatureGate | null {
+  if (!config.credentialsFile) return null;
+  let credentials: Map<string, string>;
+  try {
+    credentials = loadCredentialsFile(config.credentialsFile);
+  } catch (err) {
+    throw new ConfigError('--credentials-file', (err as Error).message);
+  }
+  return new SignatureGate(new SignatureVerifier(credentials), config.requireValidSignature, config.virtualHostDomains);
+}
 
 export class SignatureGate implements RequestGate {
   constructor(

@@ -1,0 +1,54 @@
+// What the primary and its S3 listener workers say to each other over the cluster IPC channel
+// (`serialization: 'advanced'`, so strings and number arrays cross without a JSON round trip).
+//
+// Workers build and serialise events (the costly part, now spread over every core) and send them in
+// batches; the primary owns the one dispatcher, spool, admin API and webhook. So there is one spool
+// directory, one delivery order and one status, whatever the worker count.
+
+/** Worker → primary: the events and per-request metrics of one event-loop turn. */
+export interface EventsMessage {
+  t: 'events';
+  /** Event JSON texts joined by '\n' (JSON text never holds a raw newline). Empty when none. */
+  json: string;
+  /** Event time (epoch ms) of each event, in order. */
+  times: number[];
+  /** Per-request metric observations, flattened: apiName, statusCode, outcome, durationMs, ... */
+  metrics: Array<string | number>;
+  /** Events the worker dropped since its last message because the channel was backlogged. */
+  dropped: number;
+}
+
+/** Worker → primary: acknowledges an ActiveMessage (the admin API's reply waits for every worker). */
+export interface AckMessage { t: 'ack'; seq: number }
+
+/** Worker → primary: everything is sent; the worker exits next. */
+export interface ByeMessage { t: 'bye' }
+
+/** Primary → worker: whether any audit target is enabled (workers build no events otherwise). */
+export interface ActiveMessage { t: 'active'; active: boolean; seq: number }
+
+/** Primary → worker: stop accepting, finish in-flight requests, send the last events, exit. */
+export interface StopMessage { t: 'stop'; deadlineMs: number }
+
+export type WorkerToPrimary = EventsMessage | AckMessage | ByeMessage;
+export type PrimaryToWorker = ActiveMessage | StopMessage;
+
+/** Handed to each worker in its environment: what it must know before its first request. */
+export interface WorkerInit {
+  /** Backend origin (the embedded store's when the primary started one). */
+  backend: string;
+  /** Audit state at fork time; later changes arrive as ActiveMessage. */
+  active: boolean;
+  /** The port the other workers listen on, for a worker started later (a restart). */
+  listenPort?: number;
+}
+
+/** Not S3AP_*: serve's option parser refuses unknown S3AP_ variables, and this is no setting. */
+export const WORKER_INIT_ENV = 'S3_AUDIT_PROXY_WORKER_INIT';
+
+const TYPES = new Set(['events', 'ack', 'bye', 'active', 'stop']);
+
+/** A message of ours (the channel may also carry Node's own cluster messages). */
+export function isOurMessage(m: unknown): m is WorkerToPrimary | PrimaryToWorker {
+  return typeof m === 'object' && m !== null && TYPES.has((m as { t?: unknown }).t as string);
+}

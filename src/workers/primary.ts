@@ -1,0 +1,227 @@
+// The primary of `serve --workers N`: owns everything there must be one of (the dispatcher with its
+// spool and webhook, the admin API, the embedded store) and N node:cluster workers that share the
+// S3 port. Workers send the events they build; the primary feeds them to the dispatcher with
+// enqueueSerialized, so delivery, ordering per worker, the spool and the status work as with one
+// process. It restarts a worker that dies, and on stop lets every worker finish and send its last
+// events before the dispatcher flushes.
+import cluster, { type Worker } from 'node:cluster';
+import { hostname } from 'node:os';
+import type { ServeConfig } from '../config/serve-config.js';
+import type { Logger } from '../log.js';
+import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
+import type { AuditDispatcher } from '../dispatch/dispatcher.js';
+import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import type { AuditControl } from '../dispatch/types.js';
+import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
+import { RequestMetrics } from '../admin/metrics.js';
+import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
+
+export interface RunningPrimary {
+  config: ServeConfig;
+  logger: Logger;
+  /** The S3 listener's URL (all workers share it). */
+  url: string;
+  dispatcher: AuditDispatcher;
+  admin: AdminServer;
+  embedded: EmbeddedStore | null;
+  /** Process ids of the live workers. */
+  workerPids(): number[];
+  /** Workers started again after dying. */
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+/** How long the admin API waits for every worker to acknowledge an audit on/off change. */
+const ACK_TIMEOUT_MS = 2000;
+/** A worker that dies within this time of its start counts towards the restart back-off. */
+const RESTART_WINDOW_MS = 10_000;
+
+interface Slot {
+  worker: Worker;
+  startedAt: number;
+  ackedSeq: number;
+  ackWaiters: Array<{ seq: number; resolve: () => void }>;
+  said: 'nothing' | 'bye';
+  exited: Promise<void>;
+}
+
+export async function startPrimary(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
+  const hostName = config.hostName ?? hostname();
+  const dispatcher = dispatcherFromConfig(config, logger, hostName);
+  await dispatcher.start();
+  const requestMetrics = new RequestMetrics();
+  const slots = new Map<number, Slot>(); // by cluster worker id
+  let stopping = false;
+  let restarts = 0;
+  let recentDeaths = 0;
+  let activeSeq = 0;
+  let listenPort: number | undefined;
+  let backend = config.backend ?? '';
+
+  const broadcast = (m: PrimaryToWorker): void => {
+    for (const s of slots.values()) if (s.worker.isConnected()) s.worker.send(m);
+  };
+  /** Tells every worker whether to build events, and waits (bounded) until each has it. */
+  const syncActive = async (): Promise<void> => {
+    const seq = ++activeSeq;
+    broadcast({ t: 'active', active: dispatcher.active, seq });
+    const waits = [...slots.values()].filter((s) => s.worker.isConnected() && s.ackedSeq < seq)
+      .map((s) => new Promise<void>((resolve) => s.ackWaiters.push({ seq, resolve })));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise<void>((r) => { timer = setTimeout(r, ACK_TIMEOUT_MS); })]);
+    clearTimeout(timer);
+  };
+  // The admin API changes the webhook through this: the reply waits until the workers know.
+  const control: AuditControl = {
+    webhookConfig: () => dispatcher.webhookConfig(),
+    setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
+    status: () => dispatcher.status(),
+    sendTestEvent: () => dispatcher.sendTestEvent(),
+    prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
+      + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
+  };
+  await restorePersistedWebhook(config.dataDir, control, logger);
+
+  const ingest = (m: EventsMessage): void => {
+    const { json, times, metrics } = m;
+    let start = 0;
+    for (let i = 0; i < times.length; i++) {
+      const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
+      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!);
+      start = end + 1;
+    }
+    for (let i = 0; i + 3 < metrics.length; i += 4) {
+      requestMetrics.observe(metrics[i] as string, metrics[i + 1] as number, metrics[i + 2] as string, metrics[i + 3] as number);
+    }
+    if (m.dropped > 0) dispatcher.recordUpstreamDrops('queue_full', m.dropped);
+  };
+
+  const fork = (): Slot => {
+    const init: WorkerInit = { backend, active: dispatcher.active, ...(listenPort !== undefined ? { listenPort } : {}) };
+    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
+    const slot: Slot = {
+      worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing',
+      // Both: 'exit' can come before the channel's last messages are read; 'disconnect' comes after.
+      exited: Promise.all([
+        new Promise<void>((resolve) => worker.once('exit', () => resolve())),
+        new Promise<void>((resolve) => worker.once('disconnect', () => resolve())),
+      ]).then(() => undefined),
+    };
+    slots.set(worker.id, slot);
+    worker.on('message', (m: unknown) => {
+      if (!isOurMessage(m)) return;
+      try {
+        if (m.t === 'events') ingest(m);
+        else if (m.t === 'ack') {
+          slot.ackedSeq = Math.max(slot.ackedSeq, m.seq);
+          slot.ackWaiters = slot.ackWaiters.filter((w) => (w.seq <= slot.ackedSeq ? (w.resolve(), false) : true));
+        } else if (m.t === 'bye') slot.said = 'bye';
+      } catch (err) {
+        logger.error({ err, worker: worker.id }, 'could not take a message from a worker');
+      }
+    });
+    worker.once('exit', (code, signal) => {
+      slots.delete(worker.id);
+      for (const w of slot.ackWaiters) w.resolve();
+      if (stopping) return;
+      // Its memory-queued events are lost, as with a kill -9 of a single process (docs/dispatcher.md).
+      const quick = Date.now() - slot.startedAt < RESTART_WINDOW_MS;
+      recentDeaths = quick ? recentDeaths + 1 : 0;
+      const delayMs = Math.min(10_000, recentDeaths <= 1 ? 0 : 500 * 2 ** (recentDeaths - 2));
+      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'S3 listener worker died; starting another');
+      setTimeout(() => {
+        if (stopping) return;
+        restarts++;
+        fork();
+      }, delayMs).unref();
+    });
+    return slot;
+  };
+
+  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+  if (embedded) backend = embedded.origin;
+  const killAll = async (): Promise<void> => {
+    stopping = true;
+    const all = [...slots.values()];
+    for (const s of all) s.worker.process.kill('SIGKILL');
+    await Promise.all(all.map((s) => s.exited));
+  };
+
+  // node:cluster re-runs this command in each worker: same argv and environment, plus WorkerInit.
+  cluster.setupPrimary({ serialization: 'advanced' });
+  try {
+    const started = Array.from({ length: config.workers }, () => fork());
+    listenPort = await new Promise<number>((resolve, reject) => {
+      let listening = 0;
+      for (const s of started) {
+        s.worker.once('listening', (address: { port: number }) => {
+          listenPort ??= address.port;
+          if (++listening === started.length) resolve(address.port);
+        });
+        s.worker.once('exit', (code) => reject(new Error(`S3 listener worker ${s.worker.id} exited (code ${code}) before listening; its error is in the log above`)));
+      }
+    });
+  } catch (err) {
+    await killAll();
+    await dispatcher.close(1000);
+    if (embedded) await embedded.close();
+    throw err;
+  }
+  const scheme = config.tlsCert ? 'https' : 'http';
+  const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${listenPort}`;
+  if (embedded) {
+    logger.info({
+      endpoint: url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,
+      region: 'us-east-1', directory: embedded.directory,
+    }, `no --backend given: serving the embedded local S3 store at ${url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
+  }
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer({ config, logger, control, sink: dispatcher, metrics: requestMetrics, s3Url: url, backend, hostName });
+  } catch (err) {
+    await killAll();
+    await dispatcher.close(1000);
+    if (embedded) await embedded.close();
+    throw err;
+  }
+  logger.info({ admin: admin.url }, 'admin API listening');
+  logger.info({ listen: url, backend, host: hostName, workers: config.workers }, 's3-audit-proxy listening');
+
+  let stopped: Promise<void> | null = null;
+  return {
+    config, logger, url, dispatcher, admin, embedded,
+    workerPids: () => [...slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined),
+    restarts: () => restarts,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        const started = Date.now();
+        logger.info({ workers: slots.size, deadlineMs: config.shutdownTimeoutMs }, 'shutting down');
+        admin.beginShutdown();
+        const all = [...slots.values()];
+        broadcast({ t: 'stop', deadlineMs: config.shutdownTimeoutMs });
+        // A worker exits after its goodbye; one that does not within the deadline (plus time to
+        // send its events) is killed, and what it still held is lost.
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          Promise.all(all.map((s) => s.exited)).then(() => false),
+          new Promise<boolean>((r) => { timer = setTimeout(() => r(true), config.shutdownTimeoutMs + 5000); }),
+        ]);
+        clearTimeout(timer);
+        if (late) {
+          logger.error({ workers: slots.size }, 'workers did not stop in time: killing them');
+          await killAll();
+        }
+        const unsaid = all.filter((s) => s.said !== 'bye').length;
+        if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
+        // Events of the last requests are queued by now: deliver what can be, spool the rest.
+        await dispatcher.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
+        if (embedded) await embedded.close();
+        await admin.close();
+        logger.info('shutdown complete');
+      })();
+      return stopped;
+    },
+  };
+}
