@@ -30,6 +30,8 @@ const CFG = {
   dispatchEvents: num('BENCH_DISPATCH_EVENTS', 100_000),
   spoolEvents: num('BENCH_SPOOL_EVENTS', 100_000),
   scenarios: new Set((env['BENCH_SCENARIOS'] ?? '1,2,3,4,5').split(',').map((s) => s.trim())),
+  /** Workers of the "every core" rows (nginx and `serve --workers`); 1 leaves those rows out. */
+  workers: num('BENCH_WORKERS', os.availableParallelism()),
 };
 /** Rows during which other processes used more than this many cores are flagged unreliable. */
 const NOISY_CORES = 0.5;
@@ -112,10 +114,10 @@ async function startHttpProxy(backend: string): Promise<Endpoint> {
   return { url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
 }
 
-async function startNginxProxy(backendPort: number): Promise<Endpoint> {
+async function startNginxProxy(backendPort: number, workers = 1): Promise<Endpoint> {
   const port = await freePort();
   const prefix = mkdtempSync(join(WORK, 'nginx-proxy-'));
-  const n = await startNginx('nginx-proxy', tools.nginx!, prefix, proxyConfig(prefix, backendPort, port, 1), port);
+  const n = await startNginx('nginx-proxy', tools.nginx!, prefix, proxyConfig(prefix, backendPort, port, workers), port);
   children.push(n.child);
   return { url: n.url, pid: n.child.pid, tree: true, stop: () => n.child.stop() };
 }
@@ -435,6 +437,21 @@ async function main(): Promise<void> {
       stops.push(file.stop);
       targets.push({ id: 's3ap-file', label: 's3-audit-proxy, audit on (JSONL file)', ep: file, sink: null, only32: true, node: true });
     }
+    if (s1 && CFG.workers > 1) {
+      // Every core: nginx and s3-audit-proxy with as many workers as cores (32-connection cells).
+      const w = CFG.workers;
+      if (tools.nginx) {
+        const np2 = await startNginxProxy(backendPort, w);
+        stops.push(np2.stop);
+        targets.push({ id: 'nginx-w', label: `nginx proxy_pass (keepalive), ${w} workers`, ep: np2, sink: null, only32: true, node: false });
+      }
+      const offW = await startS3ap(s3apCtx(sink), 'off', backend.url, [], w);
+      stops.push(offW.stop);
+      targets.push({ id: 's3ap-off-w', label: `s3-audit-proxy --workers ${w}, audit off`, ep: offW, sink: null, only32: true, node: true });
+      const onW = await startS3ap(s3apCtx(sink), 'webhook', backend.url, [], w);
+      stops.push(onW.stop);
+      targets.push({ id: 's3ap-on-w', label: `s3-audit-proxy --workers ${w}, audit on (webhook)`, ep: onW, sink, only32: true, node: true, status: onW.status });
+    }
 
     if (s1) results.load.push(...await smallObjects(targets));
     if (s2) {
@@ -446,7 +463,8 @@ async function main(): Promise<void> {
     // Every request through the audit-on proxy so far should have reached the receiver as one event.
     await sleep(1500);
     const hec1 = await sinkStats(sink);
-    const sent = requestsSent.get('s3ap-on') ?? 0;
+    // Both webhook proxies deliver to the same receiver: every request of either must be there.
+    const sent = (requestsSent.get('s3ap-on') ?? 0) + (requestsSent.get('s3ap-on-w') ?? 0);
     results.auditDelivery = { transport: on.transport, eventsAtReceiver: hec1.events - hec0.events, requestsCompletedByClients: sent, invalidBodies: hec1.invalid - hec0.invalid, rejectedRequests: hec1.rejected - hec0.rejected };
     log(`HEC received ${hec1.events - hec0.events} events for ${sent} requests completed through the audit-on proxy (wrk and open-loop counts; wrk does not count requests in flight when it stops)`);
 
@@ -597,6 +615,23 @@ function evaluateTargets(r: Results): TargetCheck[] {
   const offPut = get('s3ap-off', 'PUT');
   f(onPut, offPut);
   check('audit on vs audit off, 4 KiB PUT (32 conns)', ratio(onPut?.rps, offPut?.rps), '>=', 0.9, 'x', `${onPut?.rps ?? '-'} vs ${offPut?.rps ?? '-'} req/s`);
+  // Every core: the same three ratios with nginx and the proxy both running one worker per core.
+  const onW = get('s3ap-on-w');
+  const offW = get('s3ap-off-w');
+  const nginxW = get('nginx-w');
+  if (onW) {
+    const w = CFG.workers;
+    f(onW, nginxW);
+    check(`audit on 4 KiB GET vs nginx proxy_pass, both ${w} workers (32 conns)`, ratio(onW.rps, nginxW?.rps), '>=', 0.5, 'x', `${onW.rps} vs ${nginxW?.rps ?? '-'} req/s`);
+    f(onW, hp);
+    check(`audit on 4 KiB GET, --workers ${w}, vs minimal http-proxy (one process; 32 conns)`, ratio(onW.rps, hp?.rps), '>=', 1.5, 'x', `${onW.rps} vs ${hp?.rps ?? '-'} req/s`);
+    f(onW, offW);
+    check(`audit on vs audit off, --workers ${w}, 4 KiB GET (32 conns)`, ratio(onW.rps, offW?.rps), '>=', 0.9, 'x', `${onW.rps} vs ${offW?.rps ?? '-'} req/s`);
+    const onWPut = get('s3ap-on-w', 'PUT');
+    const offWPut = get('s3ap-off-w', 'PUT');
+    f(onWPut, offWPut);
+    check(`audit on vs audit off, --workers ${w}, 4 KiB PUT (32 conns)`, ratio(onWPut?.rps, offWPut?.rps), '>=', 0.9, 'x', `${onWPut?.rps ?? '-'} vs ${offWPut?.rps ?? '-'} req/s`);
+  }
   const lat = r.latency.find((l) => l.label.includes('audit on'));
   const dirLat = r.latency.find((l) => l.label.startsWith('direct'));
   f(lat, dirLat);

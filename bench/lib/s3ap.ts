@@ -84,9 +84,11 @@ async function enableViaAdmin(ctx: S3apContext, adminUrl: string): Promise<{ ok:
 }
 
 /** s3-audit-proxy with audit off, on (webhook to the HEC receiver), or on (JSONL file). */
-export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = []): Promise<S3ap> {
+/** `workers` > 1 runs `serve --workers N` (its CPU is then the whole process tree's). */
+export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = [], workers = 1): Promise<S3ap> {
   const dataDir = mkdtempSync(join(ctx.work, `s3ap-${mode}-`));
   const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
+  if (workers > 1) extra.push('--workers', String(workers));
   let adminUrl: string | null = null;
   const status = async (): Promise<Record<string, unknown> | null> => {
     if (!adminUrl) return null;
@@ -112,7 +114,7 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
     }
   };
   const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: false, dataDir, transport, child, status, testWebhook,
+    url, pid: child.pid, tree: workers > 1, dataDir, transport, child, status, testWebhook,
     stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
   });
   if (mode !== 'webhook' || adminApiWorks !== false) {

@@ -49,6 +49,13 @@ export class LabeledCounter {
   get(a: string, b: string): number {
     return this.values.get(`${a}\u0000${b}`)?.v ?? 0;
   }
+  /** Every series' value, then empties the counter (for deltas). */
+  take(): Array<[string, string, number]> {
+    const out: Array<[string, string, number]> = [];
+    for (const e of this.values.values()) out.push([e.a, e.b, e.v]);
+    this.values.clear();
+    return out;
+  }
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
     for (const e of this.values.values()) out.push(`${this.name}{${this.labels[0]}="${esc(e.a)}",${this.labels[1]}="${esc(e.b)}"} ${num(e.v)}`);
@@ -74,6 +81,21 @@ class Histogram1 {
   count(l: string): number {
     return this.series.get(l)?.count ?? 0;
   }
+  /** Adds another histogram's per-bucket counts (same buckets) to series `l`. */
+  add(l: string, counts: readonly number[], sum: number, count: number): void {
+    let s = this.series.get(l);
+    if (!s) this.series.set(l, (s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    for (let i = 0; i < this.buckets.length && i < counts.length; i++) s.counts[i]! += counts[i]!;
+    s.sum += sum;
+    s.count += count;
+  }
+  /** Every series' per-bucket counts, then empties the histogram (for deltas). */
+  take(): Array<[string, number[], number, number]> {
+    const out: Array<[string, number[], number, number]> = [];
+    for (const [l, s] of this.series) out.push([l, s.counts, s.sum, s.count]);
+    this.series.clear();
+    return out;
+  }
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
     for (const [l, s] of this.series) {
@@ -96,6 +118,13 @@ class CounterFn {
   }
 }
 
+/** What a `--workers` worker counted since its last report (RequestMetrics.takeDelta / merge). */
+export interface RequestMetricsDelta {
+  requests: Array<[api: string, statusClass: string, n: number]>;
+  outcomes: Array<[outcome: string, n: number]>;
+  latency: Array<[api: string, bucketCounts: number[], sumSeconds: number, count: number]>;
+}
+
 /** Per-request metrics of the S3 listener (fed by the audit observer). */
 export class RequestMetrics implements RequestMetricsSink {
   private readonly registry = new Registry();
@@ -115,6 +144,20 @@ export class RequestMetrics implements RequestMetricsSink {
     this.requests.inc(api, statusClass(statusCode));
     this.outcomes.inc(1, KNOWN_OUTCOMES.has(outcome) ? outcome : 'other');
     this.latency.observe(api, Math.max(0, durationMs) / 1000);
+  }
+
+  /** What was counted since the last call, and a reset to zero (null when nothing was counted). */
+  takeDelta(): RequestMetricsDelta | null {
+    const requests = this.requests.take();
+    if (requests.length === 0) return null;
+    return { requests, outcomes: this.outcomes.take(), latency: this.latency.take() };
+  }
+
+  /** Adds a worker's delta. */
+  merge(d: RequestMetricsDelta): void {
+    for (const [a, b, n] of d.requests) this.requests.inc(apiLabel(a), b, n);
+    for (const [o, n] of d.outcomes) this.outcomes.inc(n, KNOWN_OUTCOMES.has(o) ? o : 'other');
+    for (const [a, counts, sum, count] of d.latency) this.latency.add(apiLabel(a), counts, sum, count);
   }
 
   /** Requests counted for an API name and status class (tests). */

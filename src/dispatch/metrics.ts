@@ -30,6 +30,16 @@ export class Counter implements Renderable {
   get(labelValue = ''): number {
     return this.values.get(labelValue) ?? 0;
   }
+  /** Every non-zero value, then sets them to zero (for deltas between processes). */
+  take(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [l, v] of this.values) {
+      if (v === 0) continue;
+      out.push([l, v]);
+      this.values.set(l, 0);
+    }
+    return out;
+  }
   total(): number {
     let t = 0;
     for (const v of this.values.values()) t += v;

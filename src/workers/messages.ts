@@ -1,19 +1,24 @@
 // What the primary and its S3 listener workers say to each other over the cluster IPC channel
 // (`serialization: 'advanced'`, so strings and number arrays cross without a JSON round trip).
 //
+// Messages are batched (see event-channel.ts): each one costs both processes tens of µs, so
+// one per request would undo what the second core buys.
+//
 // Workers build and serialise events (the costly part, now spread over every core) and send them in
 // batches; the primary owns the one dispatcher, spool, admin API and webhook. So there is one spool
 // directory, one delivery order and one status, whatever the worker count.
 
-/** Worker → primary: the events and per-request metrics of one event-loop turn. */
+import type { RequestMetricsDelta } from '../admin/metrics.js';
+
+/** Worker → primary: a batch of events (a few ms' worth) and the request metrics counted meanwhile. */
 export interface EventsMessage {
   t: 'events';
   /** Event JSON texts joined by '\n' (JSON text never holds a raw newline). Empty when none. */
   json: string;
   /** Event time (epoch ms) of each event, in order. */
   times: number[];
-  /** Per-request metric observations, flattened: apiName, statusCode, outcome, durationMs, ... */
-  metrics: Array<string | number>;
+  /** Request metrics counted since the last message (null: none). */
+  metrics: RequestMetricsDelta | null;
   /** Events the worker dropped since its last message because the channel was backlogged. */
   dropped: number;
 }

@@ -90,9 +90,7 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
       dispatcher.enqueueSerialized(json.slice(start, end), times[i]!);
       start = end + 1;
     }
-    for (let i = 0; i + 3 < metrics.length; i += 4) {
-      requestMetrics.observe(metrics[i] as string, metrics[i + 1] as number, metrics[i + 2] as string, metrics[i + 3] as number);
-    }
+    if (metrics !== null) requestMetrics.merge(metrics);
     if (m.dropped > 0) dispatcher.recordUpstreamDrops('queue_full', m.dropped);
   };
 
