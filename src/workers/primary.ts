@@ -95,7 +95,11 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
   };
 
   const fork = (): Slot => {
-    const init: WorkerInit = { backend, active: dispatcher.active, ...(listenPort !== undefined ? { listenPort } : {}) };
+    // node:cluster shares a listening socket between workers that asked for the same address and
+    // port: a new worker asks what its siblings asked (port 0 included); only when none is left
+    // does it ask for the port they had, so that the proxy's address does not change.
+    const alone = slots.size === 0 && listenPort !== undefined;
+    const init: WorkerInit = { backend, active: dispatcher.active, ...(alone ? { listenPort } : {}) };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     const slot: Slot = {
       worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing',
@@ -126,7 +130,7 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
       const quick = Date.now() - slot.startedAt < RESTART_WINDOW_MS;
       recentDeaths = quick ? recentDeaths + 1 : 0;
       const delayMs = Math.min(10_000, recentDeaths <= 1 ? 0 : 500 * 2 ** (recentDeaths - 2));
-      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'S3 listener worker died; starting another');
+      logger.error({ worker: worker.id, workerPid: worker.process.pid, code, signal, restartInMs: delayMs }, 'S3 listener worker died; starting another');
       setTimeout(() => {
         if (stopping) return;
         restarts++;

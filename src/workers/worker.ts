@@ -1,6 +1,7 @@
 // One S3 listener worker of `serve --workers N`: the same listener and audit observer as the
 // single-process proxy, with a WorkerEventChannel to the primary in place of the dispatcher. The
 // workers share the listening port (node:cluster hands connections out round-robin).
+import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
@@ -34,10 +35,8 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   let proxy: ProxyServer | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
-  let stopping = false;
-  const stop = async (deadlineMs: number, why: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
+  let stopped: Promise<void> | null = null;
+  const stop = (deadlineMs: number, why: string): Promise<void> => stopped ??= (async () => {
     logger.debug({ why, inFlight: proxy?.inFlight() ?? 0 }, 'worker stopping');
     await proxy?.close(deadlineMs);
     // Every request has ended, so every event is in the channel: send them, then say goodbye.
@@ -48,7 +47,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
       process.disconnect();
     }
     resolveDone();
-  };
+  })();
 
   // Listen to the primary before anything else: a change of the audit state sent while this
   // worker starts must not be missed.
@@ -61,10 +60,13 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
       void stop(m.deadlineMs, 'primary');
     }
   });
-  // The primary is gone (crashed or killed): nothing can be audited any more, so stop serving.
+  // The primary is gone (crashed or killed): nothing can be audited any more, so stop serving, but
+  // let in-flight requests finish. node:cluster's own handler would exit at once unless told that
+  // the disconnect is expected.
+  cluster.worker!.exitedAfterDisconnect = true;
   process.on('disconnect', () => {
-    if (!stopping) logger.error('the primary process is gone: this worker stops');
-    void stop(Math.min(config.shutdownTimeoutMs, 5000), 'primary gone');
+    if (stopped === null) logger.error('the primary process is gone: this worker stops');
+    void stop(Math.min(config.shutdownTimeoutMs, 5000), 'primary gone').then(() => process.exit());
   });
   // A signal to the whole process group (Ctrl-C) reaches the workers too: the primary drives the
   // shutdown, so a worker waits for its stop message (or the channel closing).
@@ -82,6 +84,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   try {
     proxy = await startProxy({ config: { ...config, listen }, backend: init.backend, logger, observer, gate: signatureGate(config) });
   } catch (err) {
+    process.exitCode = 1;
     process.disconnect(); // else the IPC channel keeps this failed worker alive
     throw err;
   }
