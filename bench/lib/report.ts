@@ -180,9 +180,9 @@ export function renderMarkdown(r: Results): string {
   const dl = r.load.filter((l) => l.delivery);
   if (dl.length) {
     out.push('', 'Webhook status after each audit-on cell (admin API, cumulative counters):', '',
-      table(['cell', 'state', 'delivered', 'queued', 'spooled', 'dropped', 'retried', 'last latency ms'], dl.map((l) => {
+      table(['proxy', 'cell', 'state', 'delivered', 'queued', 'spooled', 'dropped', 'retried', 'last latency ms'], dl.map((l) => {
         const d = l.delivery!;
-        return [`${l.method} c=${l.connections}`, String(d['state']), String(d['delivered']), String(d['queued']), String(d['spooled']), String(d['dropped']), String(d['retried']), String(d['lastLatencyMs'])];
+        return [l.label, `${l.method} c=${l.connections}`, String(d['state']), String(d['delivered']), String(d['queued']), String(d['spooled']), String(d['dropped']), String(d['retried']), String(d['lastLatencyMs'])];
       })));
   }
   if (r.peakRssSmallMiB !== null) out.push('', `Peak RSS of the audit-on proxy after the small-object runs: ${r.peakRssSmallMiB} MiB.`);
