@@ -254,6 +254,53 @@ test('--workers 2 with the embedded store: every request yields exactly one even
   assert.ok(!servedBy.has(wp.primaryPid), 'the primary serves no S3 request itself');
 });
 
+test('receiver down with --workers 2: events of both workers are spooled by the primary, then all delivered, each worker\'s in order', async (t) => {
+  const hec = await startHec(t);
+  const wp = await startWorkersProxy(t, ['--log-level', 'debug']);
+  const workers = wp.workers();
+  await enableWebhook(wp, hec);
+  const s3 = client(t, wp.p.url, { keepAlive: false });
+  const bucket = 'workers-outage';
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await waitUntil(() => s3Events(hec).length === 1, 5000, 'the CreateBucket event');
+
+  await hec.setMode('down');
+  const N = 60;
+  // One request at a time on new connections: alternate workers, and a known order within each.
+  for (let i = 0; i < N; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `k/${String(i).padStart(3, '0')}`, Body: String(i) }));
+  let st: Rec = {};
+  await waitFor(async () => {
+    st = (await wp.admin('GET', '/api/v1/audit-webhook')).json.status;
+    return st['state'] === 'down' && st['spooled'] > 0;
+  }, 10_000, () => `the webhook down and events spooled (status ${JSON.stringify(st)})`);
+  assert.equal(s3Events(hec).length, 1, 'nothing delivered while down');
+
+  await hec.setMode('up');
+  await wp.admin('POST', '/api/v1/audit-webhook/test', {}); // wakes the retry probe now
+  await waitUntil(() => s3Events(hec).length >= 1 + N, 15_000, `${1 + N} S3 events after the receiver came back (have ${s3Events(hec).length})`);
+  // (not settled(): the admin test event reaches the receiver without counting as delivered)
+  let status: Rec = {};
+  await waitFor(async () => {
+    status = (await wp.admin('GET', '/api/v1/audit-webhook')).json.status;
+    return status['queued'] === 0 && status['inFlight'] === 0 && status['spooled'] === 0;
+  }, 10_000, () => `queue and spool empty (status ${JSON.stringify(status)})`);
+  assert.equal(status['dropped'], 0);
+  assert.equal(status['state'], 'healthy');
+  const puts = s3Events(hec).filter((e) => e['api']['name'] === 'PutObject');
+  assert.equal(puts.length, N, 'one event per request, none lost, none doubled');
+  assert.equal(new Set(puts.map((e) => e['api']['object'])).size, N);
+  // Per worker, the receiver has the events in the order the requests were made.
+  const pidOf = wp.requestPids();
+  const byWorker = new Map<number, string[]>();
+  for (const e of puts) {
+    const pid = pidOf.get(e['request']['id']);
+    assert.ok(pid !== undefined, `a worker logged request ${e['request']['id']}`);
+    byWorker.set(pid, [...(byWorker.get(pid) ?? []), e['api']['object']]);
+  }
+  assert.deepEqual([...byWorker.keys()].sort((a, b) => a - b), workers, 'both workers served requests during the outage');
+  for (const [pid, keys] of byWorker) assert.deepEqual(keys, [...keys].sort(), `worker ${pid}'s events arrive in request order`);
+});
+
 /**
  * Runs an admin call while worker `pid` is stopped (SIGSTOP) for `ms`: a primary that waits for every
  * worker's acknowledgement cannot answer before the worker runs again (SIGCONT).
