@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import {
-  parseBoolean, parseDuration, parseHostPort, parseInteger, parseLevel, parseSize, parseUrl,
+  parseBoolean, parseDuration, parseHostPort, parseInteger, parseLevel, parseSize, parseUrl, parseWorkers,
   type ValueKind,
 } from './values.js';
 
@@ -43,6 +43,7 @@ function convert(def: OptionDef, setting: string, raw: unknown): unknown {
     case 'hostport': return parseHostPort(setting, raw);
     case 'url': return parseUrl(setting, raw).toString();
     case 'level': return parseLevel(setting, raw);
+    case 'workers': return parseWorkers(setting, raw);
   }
 }
 

@@ -1,6 +1,5 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
 import { resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { envName, resolveOptions, type OptionDef } from './options.js';
 import type { HostPort } from './values.js';
@@ -52,16 +51,6 @@ export interface ServeConfig {
   workers: number;
 }
 
-/** Most S3 listener processes; each holds its own backend pool and a few MiB of heap. */
-export const MAX_WORKERS = 64;
-
-function parseWorkers(raw: string): number {
-  if (raw === 'auto') return Math.min(MAX_WORKERS, availableParallelism());
-  const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= MAX_WORKERS)) throw new ConfigError('--workers', `must be a whole number from 1 to ${MAX_WORKERS}, or auto (got ${JSON.stringify(raw)})`);
-  return n;
-}
-
 export const DEFAULT_LISTEN = '127.0.0.1:9080';
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9081';
 
@@ -82,7 +71,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-headers-timeout', kind: 'duration', default: 60_000, help: 'time a client has to send its request headers' },
   { name: 'client-request-timeout', kind: 'duration', default: 0, help: 'whole-request limit for clients (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
-  { name: 'workers', kind: 'string', arg: 'n|auto', default: '1', help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
+  { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
   { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
   { name: 'trusted-proxy', kind: 'string', arg: 'ip|cidr', repeatable: true, default: [], help: 'peer whose X-Forwarded-For/Forwarded is believed' },
@@ -147,7 +136,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     adminToken: str('admin-token'),
     adminTokenFile: str('admin-token-file'),
     hostName: str('host-name'),
-    workers: parseWorkers(v['workers'] as string),
+    workers: v['workers'] as number,
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
     throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');

@@ -1,8 +1,9 @@
 // Parsers for option values. Each throws ConfigError naming the setting, so a bad value stops
 // start-up with a message the user can act on.
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.js';
 
-export type ValueKind = 'string' | 'boolean' | 'integer' | 'duration' | 'size' | 'hostport' | 'url' | 'level';
+export type ValueKind = 'string' | 'boolean' | 'integer' | 'duration' | 'size' | 'hostport' | 'url' | 'level' | 'workers';
 
 export interface HostPort {
   host: string;
@@ -30,6 +31,19 @@ export function parseInteger(name: string, raw: unknown, min = 0): number {
   const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
     throw new ConfigError(name, `expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Most S3 listener processes (--workers); each holds its own backend pool and some MiB of heap. */
+export const MAX_WORKERS = 64;
+
+/** A process count from 1 to MAX_WORKERS, or "auto": one per core the process may use. */
+export function parseWorkers(name: string, raw: unknown): number {
+  if (raw === 'auto') return Math.min(MAX_WORKERS, availableParallelism());
+  const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
+  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS)) {
+    throw new ConfigError(name, `expected a whole number from 1 to ${MAX_WORKERS} or auto, got ${JSON.stringify(raw)}`);
   }
   return n;
 }

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -483,7 +483,7 @@ test('SIGTERM with requests in flight on both workers: they complete, their even
   }
 });
 
-test('bad --workers values stop start-up naming --workers (exit 2); auto is accepted', (t) => {
+test('bad --workers values stop start-up naming the flag or S3AP_WORKERS (exit 2); auto is accepted', (t) => {
   const dir = tempDir();
   t.after(() => dir.remove());
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [CLI_MAIN, 'serve', ...args, '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
@@ -491,18 +491,23 @@ test('bad --workers values stop start-up naming --workers (exit 2); auto is acce
   for (const bad of ['0', 'two', '65', '1.5', '-1']) {
     const r = run(['--workers', bad]);
     assert.equal(r.status, 2, `--workers ${bad}: exit 2 (${r.stderr})`);
-    assert.match(r.stderr, /--workers: must be a whole number from 1 to 64, or auto/, `--workers ${bad}`);
+    assert.match(r.stderr, /--workers: expected a whole number from 1 to 64 or auto/, `--workers ${bad}`);
     assert.ok(r.stderr.includes(JSON.stringify(bad)), `the message quotes ${bad}: ${r.stderr}`);
   }
   const env = run([], { S3AP_WORKERS: 'zero' });
   assert.equal(env.status, 2, env.stderr);
-  assert.match(env.stderr, /--workers|S3AP_WORKERS/);
+  assert.match(env.stderr, /S3AP_WORKERS: expected a whole number from 1 to 64 or auto, got "zero"/, 'the environment variable is named');
 
   const auto = loadServeConfig([], { S3AP_WORKERS: 'auto' });
   assert.ok(Number.isInteger(auto.workers) && auto.workers >= 1 && auto.workers <= 64, String(auto.workers));
   assert.equal(auto.workers, Math.min(64, availableParallelism()));
   assert.equal(loadServeConfig(['--workers', 'auto'], {}).workers, auto.workers);
   assert.equal(loadServeConfig([], {}).workers, 1, 'default: one process');
+  const file = join(dir.path, 'config.json');
+  writeFileSync(file, JSON.stringify({ workers: 3 }));
+  assert.equal(loadServeConfig(['--config', file], {}).workers, 3, 'a number in the config file');
+  writeFileSync(file, JSON.stringify({ workers: 'auto' }));
+  assert.equal(loadServeConfig(['--config', file], {}).workers, auto.workers, '"auto" in the config file');
   assert.equal(loadServeConfig(['--workers', '64'], {}).workers, 64);
   assert.throws(() => loadServeConfig(['--workers', '0'], {}), (err: unknown) => err instanceof ConfigError && err.setting === '--workers');
 });
