@@ -55,9 +55,18 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
     requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
     hostName,
   }, logger, parts.metrics === undefined ? requestMetrics : parts.metrics);
-  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+  let embedded: EmbeddedStore | null = null;
+  let proxy: ProxyServer;
+  try {
+    embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+    proxy = await startProxy({ config, backend: config.backend ?? embedded!.origin, logger, observer, gate });
+  } catch (err) {
+    // e.g. the port is taken: close what started, so the process ends with the error, not hangs.
+    await dispatcher?.close(1000);
+    if (embedded) await embedded.close();
+    throw err;
+  }
   const backend = config.backend ?? embedded!.origin;
-  const proxy = await startProxy({ config, backend, logger, observer, gate });
   if (embedded) {
     logger.info({
       endpoint: proxy.url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,

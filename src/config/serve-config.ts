@@ -1,4 +1,5 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { envName, resolveOptions, type OptionDef } from './options.js';
@@ -140,6 +141,15 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
     throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');
+  }
+  // Files read at start-up: a missing one is a setting error, not a crash later (or in every worker).
+  for (const [flag, file] of [['--tls-cert', cfg.tlsCert], ['--tls-key', cfg.tlsKey], ['--backend-ca', cfg.backendCa], ['--credentials-file', cfg.credentialsFile]] as const) {
+    if (file === null) continue;
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (err) {
+      throw new ConfigError(flag, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
   }
   if (cfg.requireValidSignature && !cfg.credentialsFile) {
     throw new ConfigError('--require-valid-signature', 'needs --credentials-file');

@@ -12,6 +12,7 @@ import { BodyCapture, RequestObservation, type RequestObserver } from './observa
 import { nextRequestId } from './request-id.js';
 import { rawS3Error, sendS3Error } from './s3-error-reply.js';
 import type { RequestGate } from './gate.js';
+import { ConfigError } from '../errors.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
@@ -201,8 +202,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.listen.port, cfg.listen.host, () => { server.off('error', reject); resolve(); });
+    const onErr = (err: NodeJS.ErrnoException): void => {
+      void pool.close().catch(() => pool.destroy());
+      reject(new ConfigError('--listen', `cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${err.code ?? err.message}`));
+    };
+    server.once('error', onErr);
+    server.listen(cfg.listen.port, cfg.listen.host, () => { server.off('error', onErr); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
   const scheme = cfg.tlsCert ? 'https' : 'http';

@@ -14,6 +14,7 @@ import { dispatcherFromConfig } from '../dispatch/from-config.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
+import { S3apError } from '../errors.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary {
@@ -52,6 +53,8 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
   let stopping = false;
+  /** Set once every first worker listens; before that a death fails the start. */
+  let running = false;
   let restarts = 0;
   let recentDeaths = 0;
   let activeSeq = 0;
@@ -125,7 +128,8 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
     worker.once('exit', (code, signal) => {
       slots.delete(worker.id);
       for (const w of slot.ackWaiters) w.resolve();
-      if (stopping) return;
+      // During start-up a death fails the start (below) instead of a restart loop.
+      if (stopping || !running) return;
       // Its memory-queued events are lost, as with a kill -9 of a single process (docs/dispatcher.md).
       const quick = Date.now() - slot.startedAt < RESTART_WINDOW_MS;
       recentDeaths = quick ? recentDeaths + 1 : 0;
@@ -160,7 +164,7 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
           listenPort ??= address.port;
           if (++listening === started.length) resolve(address.port);
         });
-        s.worker.once('exit', (code) => reject(new Error(`S3 listener worker ${s.worker.id} exited (code ${code}) before listening; its error is in the log above`)));
+        s.worker.once('exit', (code) => reject(new S3apError('S3AP_ERR_WORKER_START', `S3 listener worker ${s.worker.id} exited (code ${code}) before listening; its error is printed above`)));
       }
     });
   } catch (err) {
@@ -169,6 +173,7 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
     if (embedded) await embedded.close();
     throw err;
   }
+  running = true;
   const scheme = config.tlsCert ? 'https' : 'http';
   const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${listenPort}`;

@@ -36,6 +36,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
   let stopped: Promise<void> | null = null;
+  let failedToStart = false;
   const stop = (deadlineMs: number, why: string): Promise<void> => stopped ??= (async () => {
     logger.debug({ why, inFlight: proxy?.inFlight() ?? 0 }, 'worker stopping');
     await proxy?.close(deadlineMs);
@@ -65,6 +66,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   // the disconnect is expected.
   cluster.worker!.exitedAfterDisconnect = true;
   process.on('disconnect', () => {
+    if (failedToStart) return;
     if (stopped === null) logger.error('the primary process is gone: this worker stops');
     void stop(Math.min(config.shutdownTimeoutMs, 5000), 'primary gone').then(() => process.exit());
   });
@@ -85,6 +87,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     proxy = await startProxy({ config: { ...config, listen }, backend: init.backend, logger, observer, gate: signatureGate(config) });
   } catch (err) {
     process.exitCode = 1;
+    failedToStart = true;
     process.disconnect(); // else the IPC channel keeps this failed worker alive
     throw err;
   }

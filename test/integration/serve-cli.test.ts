@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
+import net from 'node:net';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadServeConfig } from '../../src/config/serve-config.js';
 import { projectRoot } from '../../src/paths.js';
@@ -16,6 +17,20 @@ import { startSniffBackend } from '../helpers/sniff-backend.js';
 const MAIN = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 const runCli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'], ...env }, timeout: 20_000 });
+
+test('a taken S3 port stops start-up with exit 2 naming --listen, with one process or with workers (no hang)', async (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  t.after(() => holder.close());
+  const port = (holder.address() as net.AddressInfo).port;
+  for (const extra of [[], ['--workers', '2']]) {
+    const r = runCli(['serve', '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--data-dir', dir.path, ...extra]);
+    assert.equal(r.status, 2, `${extra.join(' ')}: exit 2 (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`--listen: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  }
+});
 
 test('flags win over environment, environment over the config file, the file over defaults', (t) => {
   const dir = tempDir();
@@ -43,6 +58,9 @@ test('unknown or malformed settings stop start-up with a message naming the sett
     { args: ['serve', '--connect-timeout', 'soon'], names: /--connect-timeout: expected a duration/ },
     { args: ['serve', '--log-level', 'loud'], names: /--log-level: expected one of/ },
     { args: ['serve', '--tls-cert', 'x.pem'], names: /--tls-key: --tls-cert and --tls-key go together/ },
+    { args: ['serve', '--tls-cert', join(dir.path, 'no.pem'), '--tls-key', join(dir.path, 'no.key')], names: /--tls-cert: cannot read .*no\.pem \(ENOENT\)/ },
+    { args: ['serve', '--backend', 'https://s3.example', '--backend-ca', join(dir.path, 'no-ca.pem')], names: /--backend-ca: cannot read .*no-ca\.pem \(ENOENT\)/ },
+    { args: ['serve', '--workers', '2', '--credentials-file', join(dir.path, 'no-creds')], names: /--credentials-file: cannot read .*no-creds \(ENOENT\)/ },
     { args: ['serve'], env: { S3AP_LISTEN: '1.2.3.4' }, names: /S3AP_LISTEN: expected host:port/ },
     { args: ['serve'], env: { S3AP_NO_SUCH_THING: '1' }, names: /S3AP_NO_SUCH_THING: unknown environment variable/ },
     { args: ['serve', '--config', join(dir.path, 'missing.json')], names: /--config .*missing\.json: cannot read the config file/ },
