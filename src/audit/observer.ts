@@ -3,11 +3,22 @@
 import type { AuditSink } from '../dispatch/types.js';
 import type { RequestObservation, RequestObserver } from '../proxy/observation.js';
 import { apiNameOf, buildEvent, type EventContext } from './build-event.js';
+import { TrustedProxies } from './client-address.js';
+import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 
 /** Per-request numbers for the admin plane's Prometheus metrics. */
 export interface RequestMetricsSink {
   observe(apiName: string, statusCode: number, outcome: string, durationMs: number): void;
+}
+
+/** What events are built with, from serve's settings (one place for both process models). */
+export function eventContextFromConfig(config: ServeConfig, hostName: string): EventContext {
+  return {
+    virtualHostDomains: config.virtualHostDomains, trustedProxies: new TrustedProxies(config.trustedProxies),
+    requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
+    hostName,
+  };
 }
 
 export class AuditObserver implements RequestObserver {

@@ -4,10 +4,9 @@ import { hostname } from 'node:os';
 import { loadServeConfig, SERVE_OPTIONS, type ServeConfig } from '../config/serve-config.js';
 import { envName, formatHelp } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
-import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
+import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
-import { AuditObserver, type RequestMetricsSink } from '../audit/observer.js';
-import { TrustedProxies } from '../audit/client-address.js';
+import { AuditObserver, eventContextFromConfig, type RequestMetricsSink } from '../audit/observer.js';
 import type { AuditSink } from '../dispatch/types.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import { dispatcherFromConfig } from '../dispatch/from-config.js';
@@ -41,7 +40,6 @@ const NO_SINK: AuditSink = { active: false, enqueue() {} };
 
 export async function startServer(config: ServeConfig, logger: Logger, parts: ServerParts = {}): Promise<RunningServer> {
   const gate = signatureGate(config);
-  const trustedProxies = new TrustedProxies(config.trustedProxies);
   const hostName = config.hostName ?? hostname();
   const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName);
   await dispatcher?.start();
@@ -50,11 +48,8 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
   const requestMetrics = parts.metrics instanceof RequestMetrics ? parts.metrics : new RequestMetrics();
   // The saved webhook is back before the S3 listener opens: the first requests are audited too.
   if (dispatcher || isAuditControl(parts.sink)) await restorePersistedWebhook(config.dataDir, control, logger);
-  const observer = new AuditObserver(sink, {
-    virtualHostDomains: config.virtualHostDomains, trustedProxies,
-    requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
-    hostName,
-  }, logger, parts.metrics === undefined ? requestMetrics : parts.metrics);
+  const observer = new AuditObserver(sink, eventContextFromConfig(config, hostName), logger,
+    parts.metrics === undefined ? requestMetrics : parts.metrics);
   let embedded: EmbeddedStore | null = null;
   let proxy: ProxyServer;
   try {
@@ -67,12 +62,7 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
     throw err;
   }
   const backend = config.backend ?? embedded!.origin;
-  if (embedded) {
-    logger.info({
-      endpoint: proxy.url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,
-      region: 'us-east-1', directory: embedded.directory,
-    }, `no --backend given: serving the embedded local S3 store at ${proxy.url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
-  }
+  if (embedded) announceEmbeddedStore(logger, embedded, proxy.url);
   let admin: AdminServer;
   try {
     admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName });

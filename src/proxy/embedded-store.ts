@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Logger } from '../log.js';
 
 const require = createRequire(import.meta.url);
 
@@ -16,6 +17,14 @@ export interface EmbeddedStore {
   origin: string;
   directory: string;
   close(): Promise<void>;
+}
+
+/** The first log line when the store is in use: where to point a client, and its credentials. */
+export function announceEmbeddedStore(logger: Logger, store: EmbeddedStore, endpoint: string): void {
+  logger.info({
+    endpoint, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,
+    region: 'us-east-1', directory: store.directory,
+  }, `no --backend given: serving the embedded local S3 store at ${endpoint} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
 }
 
 interface S3rverInstance {

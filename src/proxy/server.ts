@@ -69,6 +69,13 @@ function isDeleteObjects(req: IncomingMessage): boolean {
 /** A '%' not followed by two hex digits. */
 const INVALID_PERCENT = /%(?![0-9A-Fa-f]{2})/;
 
+/** The URL a client on this host uses for the S3 listener (a wildcard address becomes loopback). */
+export function listenerUrl(cfg: ServeConfig, port: number): string {
+  const scheme = cfg.tlsCert ? 'https' : 'http';
+  const host = cfg.listen.host === '0.0.0.0' || cfg.listen.host === '::' ? '127.0.0.1' : cfg.listen.host;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const { config: cfg, logger, observer } = opts;
   const gate = opts.gate ?? null;
@@ -210,13 +217,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     server.listen(cfg.listen.port, cfg.listen.host, () => { server.off('error', onErr); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
-  const scheme = cfg.tlsCert ? 'https' : 'http';
-  const host = cfg.listen.host === '0.0.0.0' || cfg.listen.host === '::' ? '127.0.0.1' : cfg.listen.host;
 
   return {
     server,
     port,
-    url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listenerUrl(cfg, port),
     inFlight: () => active,
     async close(deadlineMs: number): Promise<void> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -8,9 +8,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
-import { startEmbeddedStore, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, type EmbeddedStore } from '../proxy/embedded-store.js';
+import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
@@ -174,15 +175,8 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
     throw err;
   }
   running = true;
-  const scheme = config.tlsCert ? 'https' : 'http';
-  const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
-  const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${listenPort}`;
-  if (embedded) {
-    logger.info({
-      endpoint: url, accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY,
-      region: 'us-east-1', directory: embedded.directory,
-    }, `no --backend given: serving the embedded local S3 store at ${url} (access key ${EMBEDDED_ACCESS_KEY}, secret ${EMBEDDED_SECRET_KEY})`);
-  }
+  const url = listenerUrl(config, listenPort);
+  if (embedded) announceEmbeddedStore(logger, embedded, url);
   let admin: AdminServer;
   try {
     admin = await startAdminServer({ config, logger, control, sink: dispatcher, metrics: requestMetrics, s3Url: url, backend, hostName });

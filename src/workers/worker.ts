@@ -5,8 +5,7 @@ import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
-import { AuditObserver } from '../audit/observer.js';
-import { TrustedProxies } from '../audit/client-address.js';
+import { AuditObserver, eventContextFromConfig } from '../audit/observer.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { WorkerEventChannel } from './event-channel.js';
@@ -76,11 +75,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
 
-  const observer = new AuditObserver(channel, {
-    virtualHostDomains: config.virtualHostDomains, trustedProxies: new TrustedProxies(config.trustedProxies),
-    requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
-    hostName: config.hostName ?? hostname(),
-  }, logger, channel);
+  const observer = new AuditObserver(channel, eventContextFromConfig(config, config.hostName ?? hostname()), logger, channel);
   // A restarted worker listens on the port its siblings hold (it matters for --listen host:0).
   const listen = init.listenPort !== undefined ? { ...config.listen, port: init.listenPort } : config.listen;
   try {
