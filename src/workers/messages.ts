@@ -44,7 +44,7 @@ export interface WorkerInit {
   backend: string;
   /** Audit state at fork time; later changes arrive as ActiveMessage. */
   active: boolean;
-  /** The port the other workers listen on, for a worker started later (a restart). */
+  /** Set only for a worker started when none of its siblings is left: the port they listened on. */
   listenPort?: number;
 }
 

@@ -76,7 +76,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   process.on('SIGTERM', ignore);
 
   const observer = new AuditObserver(channel, eventContextFromConfig(config, config.hostName ?? hostname()), logger, channel);
-  // A restarted worker listens on the port its siblings hold (it matters for --listen host:0).
+  // A worker started after all its siblings died asks for the port they had (for --listen host:0).
   const listen = init.listenPort !== undefined ? { ...config.listen, port: init.listenPort } : config.listen;
   try {
     proxy = await startProxy({ config: { ...config, listen }, backend: init.backend, logger, observer, gate: signatureGate(config) });
