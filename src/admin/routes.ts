@@ -1,7 +1,8 @@
 // The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
 // the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
 import type { Logger } from '../log.js';
-import type { AuditControl, AuditSink, WebhookTargetConfig } from '../dispatch/types.js';
+import type { AuditControl, WebhookTargetConfig } from '../dispatch/types.js';
+import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
 import type { AdminAction } from './admin-event.js';

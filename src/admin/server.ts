@@ -5,7 +5,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
-import type { AuditControl, AuditSink, TargetStatus } from '../dispatch/types.js';
+import type { AuditControl, TargetStatus } from '../dispatch/types.js';
+import type { AuditSink } from '../audit/sink.js';
 import { uuidv7 } from '../audit/uuidv7.js';
 import { AdminAuth, AuthFailureLog, loadAdminToken, type AdminToken, type AuthResult } from './auth.js';
 import { AdminHttpError } from './errors.js';

@@ -1,6 +1,6 @@
 // The bridge from the proxy to delivery: builds an event for each finished request and enqueues it.
 // With no audit target enabled it builds nothing (only the optional per-API metrics classify).
-import type { AuditSink } from '../dispatch/types.js';
+import type { AuditSink } from './sink.js';
 import type { RequestObservation, RequestObserver } from '../proxy/observation.js';
 import { apiNameOf, buildEvent, type EventContext } from './build-event.js';
 import { TrustedProxies } from './client-address.js';

@@ -7,9 +7,10 @@ import { createLogger, type Logger } from '../log.js';
 import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { AuditObserver, eventContextFromConfig, type RequestMetricsSink } from '../audit/observer.js';
-import type { AuditSink } from '../dispatch/types.js';
+import type { AuditSink } from '../audit/sink.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
-import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import type { AuditEvent } from '../audit/event.js';
+import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
@@ -24,7 +25,7 @@ export interface RunningServer {
   proxy: ProxyServer;
   embedded: EmbeddedStore | null;
   /** The delivery pipeline (null when a caller supplied its own sink). */
-  dispatcher: AuditDispatcher | null;
+  dispatcher: AuditDispatcher<AuditEvent> | null;
   /** The admin API (its own listener). */
   admin: AdminServer;
   stop(): Promise<void>;

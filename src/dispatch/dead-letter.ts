@@ -1,8 +1,5 @@
-// Dead-letter files: events the receiver refused for good (HEC invalid-event-number, an event too
-// large even alone, data a receiver rejects with 400). Never silently dropped: each goes, with the
-// receiver's reply, to <dataDir>/dead-letter/<YYYY-MM-DD>.ndjson, one JSON object per line:
-//   {"time":"<when>","reason":"invalid_event","statusCode":400,"reply":"<reply text>","endpoint":"<url>","event":<event>}
-// An operator can fix and re-post them (`jq -c .event`).
+// Dead-letter files: events the receiver refused for good. TEMPORARY minimal bounded version
+// (replaced by the dead-letter branch).
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -10,43 +7,60 @@ import { eventJsonText, type EventJson } from './event-slab.js';
 
 export type DeadLetterReason = 'invalid_event' | 'too_large' | 'rejected';
 
+export interface DeadLetterOptions {
+  dir: string;
+  maxBytes: number;
+  logger: Logger;
+  onLost: (count: number, reason: 'dead_letter_full' | 'dead_letter_error') => void;
+}
+
 export class DeadLetter {
   readonly dir: string;
-  private readonly log: Logger;
+  private readonly opts: DeadLetterOptions;
   private chain: Promise<void> = Promise.resolve();
-  private made = false;
-  /** Lines that could not be written (disk error): logged, counted here. */
-  failed = 0;
+  private held = 0;
 
-  constructor(dir: string, logger: Logger) {
-    this.dir = dir;
-    this.log = logger;
+  constructor(opts: DeadLetterOptions) {
+    this.opts = opts;
+    this.dir = opts.dir;
   }
 
-  /** Queues events [from, to) for the dead-letter file of today. */
-  write(json: readonly EventJson[], from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string, endpoint: string): void {
+  async open(): Promise<void> {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  write(json: readonly EventJson[], from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string, endpoint: string): number {
     const now = new Date();
     const head = `{"time":${JSON.stringify(now.toISOString())},"reason":${JSON.stringify(reason)},"statusCode":${statusCode ?? 'null'},"reply":${JSON.stringify(reply.slice(0, 4096))},"endpoint":${JSON.stringify(endpoint)},"event":`;
     let text = '';
-    for (let i = from; i < to; i++) text += `${head}${eventJsonText(json[i]!)}}\n`;
+    let kept = 0;
+    for (let i = from; i < to; i++) {
+      const line = `${head}${eventJsonText(json[i]!)}}\n`;
+      if (this.held + text.length + line.length > this.opts.maxBytes) break;
+      text += line;
+      kept++;
+    }
+    if (kept < to - from) this.opts.onLost(to - from - kept, 'dead_letter_full');
+    this.held += text.length;
     const file = join(this.dir, `${now.toISOString().slice(0, 10)}.ndjson`);
-    const count = to - from;
     this.chain = this.chain.then(async () => {
       try {
-        if (!this.made) {
-          await mkdir(this.dir, { recursive: true });
-          this.made = true;
-        }
+        await mkdir(this.dir, { recursive: true });
         await appendFile(file, text);
-      } catch (err) {
-        this.failed += count;
-        this.log.error({ file, err: (err as Error).message, events: count }, 'dead-letter: cannot write refused events');
+      } catch {
+        this.opts.onLost(kept, 'dead_letter_error');
       }
     });
+    return kept;
   }
 
-  /** Resolves when everything queued is written. */
   async flush(): Promise<void> {
+    await this.chain;
+  }
+
+  async close(): Promise<void> {
     await this.chain;
   }
 }

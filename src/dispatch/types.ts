@@ -1,13 +1,5 @@
-// Boundary between the request path and delivery. The proxy only ever calls AuditSink.enqueue.
-import type { AuditEvent } from '../audit/event.js';
-
-/** What the request path sees of auditing. enqueue never blocks, never throws, is O(1). */
-export interface AuditSink {
-  /** False when no target is enabled: the proxy then skips building events. */
-  readonly active: boolean;
-  /** `timeMs`: the event time (epoch ms) when the caller has it, so that event.time is not parsed again. */
-  enqueue(event: AuditEvent, timeMs?: number): void;
-}
+// The dispatcher's boundary types: target settings and status as the admin plane sees them.
+// (The request path's view of auditing, AuditSink, is src/audit/sink.ts.)
 
 export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
 
@@ -40,7 +32,7 @@ export interface WebhookTargetConfig {
   healthCheckIntervalMs?: number;
 }
 
-export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized';
+export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized' | 'rejecting';
 
 export interface TargetStatus {
   state: TargetState;

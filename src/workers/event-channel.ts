@@ -13,7 +13,7 @@ import type { AuditEvent } from '../audit/event.js';
 import type { RequestMetricsSink } from '../audit/observer.js';
 import { serializeEvent } from '../audit/serialize.js';
 import { RequestMetrics } from '../admin/metrics.js';
-import type { AuditSink } from '../dispatch/types.js';
+import type { AuditSink } from '../audit/sink.js';
 import type { EventsMessage, WorkerToPrimary } from './messages.js';
 
 /** The part of `process` (a cluster worker) the channel uses; tests pass their own. */

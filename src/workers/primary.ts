@@ -10,7 +10,8 @@ import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
-import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import type { AuditEvent } from '../audit/event.js';
+import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
@@ -23,7 +24,7 @@ export interface RunningPrimary {
   logger: Logger;
   /** The S3 listener's URL (all workers share it). */
   url: string;
-  dispatcher: AuditDispatcher;
+  dispatcher: AuditDispatcher<AuditEvent>;
   admin: AdminServer;
   embedded: EmbeddedStore | null;
   /** Process ids of the live workers. */

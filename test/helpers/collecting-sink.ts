@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { AuditEvent } from '../../src/audit/event.js';
-import type { AuditSink } from '../../src/dispatch/types.js';
+import type { AuditSink } from '../../src/audit/sink.js';
 import { projectRoot } from '../../src/paths.js';
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });

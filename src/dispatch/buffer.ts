@@ -1,0 +1,242 @@
+// The buffer of one target: a bounded memory queue in front of a bounded disk spool, behind one
+// interface (push, next, settle, giveBack). It owns the ordering rule and the when-full policy.
+//
+// Ordering: events leave in the order they were pushed. Every event in the spool is older than
+// every event in the memory queue (memory only ever overflows into the spool's tail, oldest first),
+// and batches are handed out oldest first: batches given back after a failed attempt, then the
+// spool, then memory. A memory batch is taken only while the spool has nothing unread, so a memory
+// batch still in flight is older than whatever overflowed into the spool after it was taken; if it
+// fails it is given back and sent again before the spool. `seq` numbers batches in that order.
+//
+// When full (Vector's `overflow` policy): memory moves to the spool whenever the driver says so
+// (target not healthy, or memory past its high-water mark), whatever is in flight, and push() moves
+// a chunk itself before refusing. An event is refused only when the memory queue is full and the
+// spool cannot take it: `spool_full` (at its bound), `spool_error` (writes failing), `queue_full`
+// (no spool, or the disk is behind by more than the spool's pending-write bound).
+import { MemoryQueue, type QueueItems } from './memory-queue.js';
+import type { Spool } from './spool.js';
+import { Batch } from './batch.js';
+
+export type RefusedReason = 'queue_full' | 'spool_full' | 'spool_error';
+
+export interface BatchLimits {
+  maxEvents: number;
+  maxBytes: number;
+  maxWaitMs: number;
+  /** Bytes one event takes in a request body. */
+  cost: (jsonBytes: number, timeMs: number) => number;
+}
+
+/** Memory moved to the spool per step: small enough not to stall the event loop (about 1 ms). */
+export const SPILL_CHUNK_BYTES = 1024 * 1024;
+
+export class EventBuffer {
+  readonly mq: MemoryQueue;
+  private spool: Spool | null = null;
+  /** Batches given back after a failed attempt, oldest (lowest seq) first. */
+  private readonly returned: Batch[] = [];
+  /** Spool batches handed out and not yet acknowledged to the spool, in read order. */
+  private readonly window: Batch[] = [];
+  private readAhead: Batch | null = null;
+  private reading = false;
+  private seq = 0;
+  /** When the oldest memory event not yet in a batch was pushed (performance.now()). */
+  private firstPendingAt = 0;
+  /** Called when an asynchronous spool read has a batch ready. */
+  onReady: () => void = () => {};
+  /** Called with the number of events each spool append took (metrics). */
+  onSpooled: (n: number) => void = () => {};
+
+  constructor(maxEvents: number, maxBytes: number) {
+    this.mq = new MemoryQueue(maxEvents, maxBytes);
+  }
+
+  attachSpool(spool: Spool | null): void {
+    this.spool = spool;
+  }
+
+  get spoolRef(): Spool | null {
+    return this.spool;
+  }
+
+  get spoolUsable(): boolean {
+    const s = this.spool;
+    return s !== null && s.error === null && !s.full;
+  }
+
+  /** Memory past half of either bound: time to move it to disk. */
+  get memoryHigh(): boolean {
+    return this.mq.length >= this.mq.maxEvents / 2 || this.mq.bytes >= this.mq.maxBytes / 2;
+  }
+
+  /** Events handed out or given back and not settled, plus the read-ahead (held in memory). */
+  get heldOutside(): number {
+    let n = 0;
+    for (const b of this.returned) n += b.n - b.settledCount;
+    if (this.readAhead) n += this.readAhead.n;
+    return n;
+  }
+
+  /** Nothing to send: memory empty, spool read, nothing given back. */
+  get empty(): boolean {
+    return this.mq.length === 0 && this.returned.length === 0 && this.readAhead === null && !this.reading && (this.spool?.unread ?? 0) === 0;
+  }
+
+  /** Spool batches not yet acknowledged (in flight or given back). */
+  get unacknowledgedSpoolBatches(): number {
+    return this.window.length;
+  }
+
+  /** Never blocks; O(1) unless memory is full, then moves at most one chunk to the spool. */
+  push(json: Buffer, timeMs: number, bytes: number): RefusedReason | null {
+    const wasEmpty = this.mq.length === 0;
+    if (!this.mq.push(json, timeMs, bytes)) {
+      if (this.spoolUsable) this.spill(SPILL_CHUNK_BYTES);
+      if (!this.mq.push(json, timeMs, bytes)) return this.refusedReason();
+    }
+    if (wasEmpty) this.firstPendingAt = performance.now();
+    return null;
+  }
+
+  private refusedReason(): RefusedReason {
+    const s = this.spool;
+    if (s === null) return 'queue_full';
+    if (s.error !== null) return 'spool_error';
+    return s.full ? 'spool_full' : 'queue_full';
+  }
+
+  /**
+   * Moves the oldest memory events to the spool's tail, at most about `maxBytes`; returns how many
+   * moved. Stops when the spool refuses (full, failing, writes behind).
+   */
+  spill(maxBytes: number): number {
+    const s = this.spool;
+    if (s === null || this.mq.length === 0) return 0;
+    const items = this.mq.take(this.mq.length, maxBytes);
+    const acc = s.append(items);
+    if (acc < items.json.length) this.mq.unshift(items, acc);
+    this.onSpooled(acc);
+    this.firstPendingAt = this.mq.length > 0 ? performance.now() : 0;
+    return acc;
+  }
+
+  /** True when a memory batch would be full now. */
+  memoryBatchFull(l: BatchLimits, overhead: number): boolean {
+    return this.mq.length >= l.maxEvents || this.mq.bytes + this.mq.length * overhead >= l.maxBytes;
+  }
+
+  /** Milliseconds until the pending memory batch is due (0 = now), or -1 when memory is empty. */
+  memoryDueInMs(l: BatchLimits, overhead: number): number {
+    if (this.mq.length === 0) return -1;
+    if (this.memoryBatchFull(l, overhead)) return 0;
+    return Math.max(0, l.maxWaitMs - (performance.now() - this.firstPendingAt));
+  }
+
+  /**
+   * The next batch to send, oldest first, or null: nothing due yet, or a spool read is under way
+   * (onReady fires when it is done). `force` ignores the batch timer (probes, shutdown).
+   */
+  next(l: BatchLimits, overhead: number, force: boolean): Batch | null {
+    if (this.returned.length > 0) return this.returned.shift()!;
+    if (this.readAhead) {
+      const b = this.readAhead;
+      this.readAhead = null;
+      this.window.push(b);
+      return b;
+    }
+    if (this.reading) return null;
+    if (this.spool && this.spool.unread > 0) {
+      this.readSpool(l);
+      return null;
+    }
+    if (this.mq.length === 0) return null;
+    if (!force && this.memoryDueInMs(l, overhead) > 0) return null;
+    const items = this.mq.take(l.maxEvents, l.maxBytes, l.cost);
+    this.firstPendingAt = this.mq.length > 0 ? performance.now() : 0;
+    return new Batch(this.seq++, items, 'memory');
+  }
+
+  private readSpool(l: BatchLimits): void {
+    const s = this.spool!;
+    this.reading = true;
+    s.read(l.maxEvents, l.maxBytes, l.cost).then(
+      (r) => {
+        this.reading = false;
+        if (r && r.json.length > 0) this.readAhead = new Batch(this.seq++, r, 'spool', r.endSeg, r.endOff);
+        this.onReady();
+      },
+      () => {
+        this.reading = false;
+        this.onReady();
+      },
+    );
+  }
+
+  /** After progress on `b`: acknowledges to the spool every fully settled batch at the head of the window. */
+  settle(b: Batch): void {
+    if (b.source !== 'spool') return;
+    const s = this.spool;
+    while (this.window.length > 0) {
+      const h = this.window[0];
+      if (!h.done || h.inFlight || h.abandoned) return;
+      this.window.shift();
+      if (s && h.endSeg && h.endOff && h.n > 0) s.ack(h.endSeg[h.n - 1], h.endOff[h.n - 1], h.n);
+    }
+  }
+
+  /**
+   * `b` failed: it goes before everything newer. A memory batch goes to the spool when that keeps
+   * the order (nothing newer was spooled since it was taken, nothing older is waiting in memory),
+   * so that it survives a crash; otherwise it waits in memory, first in line.
+   */
+  giveBack(b: Batch): void {
+    b.rewind();
+    if (b.source === 'memory' && this.spoolUsable && this.spool!.unread === 0 && !this.returned.some((r) => r.source === 'memory' && r.seq < b.seq)) {
+      const items = b.unsettledItems();
+      const acc = this.spoolItems(items);
+      if (acc === items.json.length) {
+        b.abandoned = true;
+        return;
+      }
+      // the spool took a prefix (it is full): the rest waits here, delivered first
+      const keep = b.unsettledRanges();
+      let skipped = 0;
+      for (const [from, to] of keep) {
+        const take = Math.min(acc - skipped, to - from);
+        if (take > 0) b.settle(from, from + take);
+        skipped += take;
+        if (skipped >= acc) break;
+      }
+      b.rewind();
+    }
+    let i = this.returned.length;
+    while (i > 0 && this.returned[i - 1].seq > b.seq) i--;
+    this.returned.splice(i, 0, b);
+  }
+
+  /**
+   * Shutdown: everything still held in memory, oldest first, for the spool. Memory batches given
+   * back or still in flight (`inFlight`, marked abandoned) come first, then the queue. Spool
+   * batches stay on disk unacknowledged: the next run reads them again.
+   */
+  drainForShutdown(inFlight: readonly Batch[]): QueueItems[] {
+    const held = [...this.returned, ...inFlight].filter((b) => b.source === 'memory').sort((a, b) => a.seq - b.seq);
+    for (const b of [...this.returned, ...inFlight]) b.abandoned = true;
+    this.returned.length = 0;
+    if (this.readAhead) this.readAhead.abandoned = true;
+    this.readAhead = null;
+    for (const b of this.window) b.abandoned = true;
+    const out = held.map((b) => b.unsettledItems());
+    if (this.mq.length > 0) out.push(this.mq.takeAll());
+    this.firstPendingAt = 0;
+    return out;
+  }
+
+  /** Appends `items` to the spool; returns how many it took (the rest are the caller's to count). */
+  spoolItems(items: QueueItems): number {
+    if (!this.spool || items.json.length === 0) return 0;
+    const acc = this.spool.append(items);
+    this.onSpooled(acc);
+    return acc;
+  }
+}

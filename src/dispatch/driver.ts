@@ -1,0 +1,481 @@
+// The driver of one target: takes batches from the target's buffer, sends them through its sink
+// with at most `concurrency` in flight, and makes one decision per reply (retry-policy.ts):
+//
+//   success        the events are delivered
+//   partial        HEC named the one bad event: those before it are delivered, it is dead-lettered
+//   split          the receiver refused the data: bisect (each half sent on its own) down to the
+//                  refused events, which are dead-lettered, O(log n) requests per bad event; but if
+//                  nothing of the batch is accepted after REJECT_AFTER refusals (or a single event
+//                  is refused by a receiver that has accepted nothing yet) the TARGET refuses, not
+//                  the events: state `rejecting`, the events are kept
+//   dead-letter    HEC "no data" for these events
+//   retry          network error, timeout, 5xx, 429, a target set up wrong: keep, probe at backoff
+//   unauthorized   401/403: keep, probe at backoff
+//
+// While the target is not healthy (failing, stalled, rejecting, unauthorized, disabled), memory is
+// moved to the spool step by step and only one probe at a time is sent, at exponential backoff.
+// A request in flight far longer than the usual latency marks the target degraded (health.ts).
+import type { Logger } from '../log.js';
+import type { EventJson } from './event-slab.js';
+import { Health, type FailureKind } from './health.js';
+import { EventBuffer, SPILL_CHUNK_BYTES, type BatchLimits } from './buffer.js';
+import type { Batch } from './batch.js';
+import type { Sink } from './sink.js';
+import { backoffDelay, type BackoffOptions } from './retry-policy.js';
+import type { TargetMetrics } from './target-metrics.js';
+import type { ThrottledLog } from './throttled-log.js';
+import type { DeadLetterReason } from './dead-letter.js';
+
+/** Refused requests without one accepted event after which a batch's refusal means the target. */
+export const REJECT_AFTER = 7;
+const WATCHDOG_MS = 250;
+
+export interface DriverSettings {
+  batchMaxEvents: number;
+  batchMaxBytes: number;
+  batchMaxWaitMs: number;
+  concurrency: number;
+  /** The sink's request timeout (bounds the stall threshold). */
+  requestTimeoutMs: number;
+}
+
+/** Where refused events go. Returns how many of [from, to) it kept; it reports the rest as lost itself. */
+export interface DeadLetterStore {
+  write(json: readonly EventJson[], from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string, endpoint: string): number;
+}
+
+export interface DriverOptions {
+  /** For log lines: "audit webhook", "audit log file". */
+  name: string;
+  buffer: EventBuffer;
+  logger: Logger;
+  backoff: BackoffOptions;
+  metrics: TargetMetrics;
+  drops: ThrottledLog;
+  deadLetter: DeadLetterStore | null;
+  deadLetters: ThrottledLog | null;
+}
+
+interface Failure {
+  kind: FailureKind;
+  reason: string;
+  delayMs: number;
+  latencyMs: number | null;
+}
+
+export class Driver {
+  readonly name: string;
+  readonly buffer: EventBuffer;
+  readonly health = new Health();
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly m: TargetMetrics;
+  private readonly drops: ThrottledLog;
+  private readonly deadLetter: DeadLetterStore | null;
+  private readonly deadLetters: ThrottledLog | null;
+  private sink: Sink | null = null;
+  private settings: DriverSettings = { batchMaxEvents: 500, batchMaxBytes: 1 << 20, batchMaxWaitMs: 1000, concurrency: 1, requestTimeoutMs: 15_000 };
+  private limits: BatchLimits = { maxEvents: 500, maxBytes: 1 << 20, maxWaitMs: 1000, cost: (b) => b };
+  private overhead = 0;
+  /** Batches in flight, with when they were sent (performance.now()). */
+  private readonly inFlight = new Map<Batch, number>();
+  private retryAttempt = 0;
+  private nextRetryDelayMs = 0;
+  private probeDue = false;
+  /** The receiver accepted events since this sink was set (and since it last rejected everything). */
+  private everAccepted = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private batchTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
+  private running = false;
+  private closing = false;
+  private closed = false;
+  private lastStallLog = 0;
+  lastDeadLetterReply = '';
+
+  constructor(o: DriverOptions) {
+    this.name = o.name;
+    this.buffer = o.buffer;
+    this.log = o.logger;
+    this.backoff = o.backoff;
+    this.m = o.metrics;
+    this.drops = o.drops;
+    this.deadLetter = o.deadLetter;
+    this.deadLetters = o.deadLetters;
+    this.buffer.onReady = () => this.pump();
+    this.buffer.onSpooled = (n) => this.m.spooled.inc(n);
+  }
+
+  get currentSink(): Sink | null {
+    return this.sink;
+  }
+
+  get active(): boolean {
+    return this.sink !== null && !this.closing;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  /** Events in batches in flight (not settled yet). */
+  get eventsInFlight(): number {
+    let n = 0;
+    for (const b of this.inFlight.keys()) n += b.n - b.settledCount;
+    return n;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.watchdog = setInterval(() => this.checkStall(), WATCHDOG_MS);
+    this.watchdog.unref();
+    this.pump();
+  }
+
+  /**
+   * Sets (or, null, removes) the sink; returns the previous one for the caller to close. Batches in
+   * flight to the old sink finish there; anything that fails goes to the new one.
+   */
+  setSink(sink: Sink | null, settings: DriverSettings | null): Sink | null {
+    const old = this.sink;
+    this.sink = sink;
+    if (sink && settings) {
+      this.settings = { ...settings, concurrency: Math.max(1, settings.concurrency) };
+      this.limits = { maxEvents: Math.max(1, settings.batchMaxEvents), maxBytes: Math.max(1, settings.batchMaxBytes), maxWaitMs: Math.max(0, settings.batchMaxWaitMs), cost: (b, t) => sink.cost(b, t) };
+      this.overhead = sink.cost(0, Date.now());
+    }
+    this.health.reset(sink !== null);
+    this.retryAttempt = 0;
+    this.everAccepted = false;
+    this.probeDue = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.pump();
+    return old;
+  }
+
+  // ---- intake ---------------------------------------------------------------------------------
+
+  /** Never blocks, never throws; O(1) except when memory is full (then one spill chunk). */
+  push(json: Buffer, timeMs: number): void {
+    this.m.enqueued.inc();
+    if (this.closing) {
+      this.drop('closed', 1);
+      return;
+    }
+    const refused = this.buffer.push(json, timeMs, json.length);
+    if (refused !== null) {
+      this.drop(refused, 1);
+      return;
+    }
+    if (!this.health.healthy || this.buffer.memoryHigh || this.buffer.memoryBatchFull(this.limits, this.overhead)) this.schedulePump();
+    else if (!this.batchTimer) this.armBatchTimer(this.limits.maxWaitMs);
+  }
+
+  /** Counts `n` events lost for `reason` (each lost event is counted exactly once, here). */
+  drop(reason: string, n: number): void {
+    if (n <= 0) return;
+    this.m.dropped.inc(n, reason);
+    this.drops.add(reason, n);
+  }
+
+  // ---- pump -----------------------------------------------------------------------------------
+
+  schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private armBatchTimer(ms: number): void {
+    if (this.batchTimer || this.closed) return;
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = null;
+      this.pump();
+    }, Math.max(0, ms));
+    this.batchTimer.unref();
+  }
+
+  /** Decides what to do next. Synchronous: starts sends and reads, never waits for them. */
+  pump(): void {
+    if (!this.running || this.closed) return;
+    try {
+      const sink = this.sink;
+      const b = this.buffer;
+      // Memory keeps events only while the target keeps up; otherwise they go to disk, a chunk per turn.
+      const keepInMemory = sink !== null && this.health.healthy && !b.memoryHigh;
+      if (!keepInMemory && b.mq.length > 0 && b.spoolUsable) {
+        b.spill(SPILL_CHUNK_BYTES);
+        if (b.mq.length > 0 && b.spoolUsable) this.schedulePump();
+      }
+      if (!sink) return;
+      if (this.health.failing) {
+        this.probe(sink);
+        return;
+      }
+      if (!this.health.healthy) return; // stalled: nothing new until the stuck request ends
+      while (this.inFlight.size < this.settings.concurrency) {
+        const batch = b.next(this.limits, this.overhead, this.closing);
+        if (!batch) break;
+        this.send(batch, sink);
+      }
+      const due = b.memoryDueInMs(this.limits, this.overhead);
+      if (due > 0 && this.inFlight.size < this.settings.concurrency) this.armBatchTimer(due);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'audit dispatcher: internal error in pump');
+    }
+  }
+
+  /** While failing: one attempt at a time, when the backoff has passed, with the oldest batch. */
+  private probe(sink: Sink): void {
+    if (this.inFlight.size > 0) return; // an outcome is pending: it decides
+    if (!this.probeDue) {
+      if (!this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.probeDue = true;
+          this.pump();
+        }, this.nextRetryDelayMs);
+        this.retryTimer.unref();
+      }
+      return;
+    }
+    const batch = this.buffer.next(this.limits, this.overhead, true);
+    if (batch) {
+      this.probeDue = false;
+      this.send(batch, sink);
+    } else if (this.buffer.empty) {
+      this.probeDue = false; // nothing to send: the next event re-arms the timer through pump()
+    }
+  }
+
+  /** Skips the wait of a failing target (a health check or the test event says it is back). */
+  wake(): void {
+    if (!this.health.failing || this.closed) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.probeDue = true;
+    this.pump();
+  }
+
+  /** An out-of-band check (HEC health endpoint) answered. */
+  healthCheckOk(latencyMs: number): void {
+    if (this.closed) return;
+    if (this.health.failing && !this.buffer.empty) this.wake();
+    else if (this.inFlight.size === 0 && this.buffer.empty && !this.health.healthy) {
+      this.health.success(latencyMs);
+      this.retryAttempt = 0;
+    }
+  }
+
+  /** An out-of-band check failed while nothing else was tried: it speaks for the target. */
+  healthCheckFailed(kind: FailureKind, error: string, latencyMs: number): void {
+    const prev = this.health.failure(kind, error, latencyMs);
+    if (prev !== this.health.state) this.log.warn({ endpoint: this.sink?.label, state: this.health.state, error }, `${this.name} health check failing`);
+  }
+
+  private checkStall(): void {
+    if (this.inFlight.size === 0 || !this.health.healthy || this.closed) return;
+    let oldest = Infinity;
+    for (const t of this.inFlight.values()) oldest = Math.min(oldest, t);
+    const age = performance.now() - oldest;
+    if (age < this.health.stallAfterMs(this.settings.requestTimeoutMs)) return;
+    this.health.stalled(age);
+    const now = Date.now();
+    if (now - this.lastStallLog > 60_000) {
+      this.lastStallLog = now;
+      this.log.warn({ endpoint: this.sink?.label, waitedMs: Math.round(age), usualMs: Math.round(this.health.latencyEwmaMs) }, `${this.name} not answering: events go to the disk spool until it does`);
+    }
+    this.pump();
+  }
+
+  // ---- delivery -------------------------------------------------------------------------------
+
+  private send(b: Batch, sink: Sink): void {
+    b.inFlight = true;
+    this.inFlight.set(b, performance.now());
+    if (b.attempts > 0) this.m.retried.inc(b.n - b.settledCount);
+    b.attempts++;
+    void this.deliver(b, sink);
+  }
+
+  /** Sends what is left of `b`, bisecting refusals, until it is settled or the target fails. */
+  private async deliver(b: Batch, sink: Sink): Promise<void> {
+    let failure: Failure | null = null;
+    try {
+      while (b.todo.length > 0 && !b.abandoned) {
+        const [lo, hi] = b.todo[0];
+        const count = hi - lo;
+        const r = await sink.send(b.items, lo, hi, this.retryAttempt);
+        if (b.abandoned) return;
+        this.m.latency.observe(r.latencyMs / 1000);
+        const d = r.decision;
+        if (d.action === 'retry' || d.action === 'unauthorized') {
+          failure = { kind: d.action, reason: d.reason, delayMs: d.delayMs, latencyMs: r.latencyMs };
+          break;
+        }
+        switch (d.action) {
+          case 'success':
+            this.accepted(b, lo, hi, r.latencyMs, sink);
+            b.todo.shift();
+            break;
+          case 'partial': {
+            const bad = lo + d.accepted;
+            if (d.accepted > 0) this.accepted(b, lo, bad, r.latencyMs, sink);
+            else this.noteAccepting(r.latencyMs, sink);
+            this.toDeadLetter(b, bad, bad + 1, 'invalid_event', r.statusCode, r.reply, sink);
+            if (bad + 1 < hi) b.todo[0] = [bad + 1, hi];
+            else b.todo.shift();
+            break;
+          }
+          case 'dead-letter':
+            this.m.requests.inc(1, 'refused');
+            this.toDeadLetter(b, lo, hi, 'rejected', r.statusCode, r.reply, sink);
+            b.todo.shift();
+            break;
+          case 'split': {
+            this.m.requests.inc(1, 'refused');
+            const tooLarge = r.statusCode === 413;
+            if (count === 1) {
+              if (tooLarge || b.accepted || this.everAccepted) {
+                this.toDeadLetter(b, lo, hi, tooLarge ? 'too_large' : 'invalid_event', r.statusCode, r.reply, sink);
+                b.todo.shift();
+                break;
+              }
+              failure = { kind: 'rejecting', reason: `${d.reason} (every event refused)`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: r.latencyMs };
+              break;
+            }
+            if (!tooLarge && !b.accepted && ++b.refusals >= REJECT_AFTER) {
+              failure = { kind: 'rejecting', reason: `${d.reason} (every event refused)`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: r.latencyMs };
+              break;
+            }
+            // Too large: halves in order. Refused data: both halves before going deeper (breadth
+            // first), so that a receiver accepting the good half proves the target works early.
+            const mid = lo + Math.ceil(count / 2);
+            if (tooLarge) b.todo.splice(0, 1, [lo, mid], [mid, hi]);
+            else {
+              b.todo.shift();
+              b.todo.push([lo, mid], [mid, hi]);
+            }
+            break;
+          }
+        }
+        if (failure) break;
+      }
+    } catch (err) {
+      failure = { kind: 'retry', reason: `internal error: ${(err as Error).message}`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: null };
+      this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'audit dispatcher: delivery error');
+    } finally {
+      b.inFlight = false;
+      this.inFlight.delete(b);
+    }
+    if (b.abandoned) return;
+    if (failure) {
+      this.failed(sink, failure);
+      this.buffer.giveBack(b);
+    }
+    this.buffer.settle(b);
+    this.pump();
+  }
+
+  private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink): void {
+    const n = b.settle(from, to);
+    this.m.delivered(n);
+    this.m.batchSize.observe(to - from);
+    b.accepted = true;
+    this.noteAccepting(latencyMs, sink);
+  }
+
+  /** The receiver took data: the target works (whatever it thought of some events). */
+  private noteAccepting(latencyMs: number, sink: Sink): void {
+    this.m.requests.inc(1, 'success');
+    this.everAccepted = true;
+    if (sink !== this.sink) return;
+    if (this.health.healthy && !this.health.failing) {
+      this.health.success(latencyMs);
+      return;
+    }
+    const prev = this.health.success(latencyMs);
+    this.retryAttempt = 0;
+    this.probeDue = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (prev !== 'healthy' && prev !== 'degraded') {
+      this.log.info({ endpoint: sink.label, state: 'healthy', previous: prev, spooled: this.buffer.spoolRef?.events ?? 0 }, `${this.name} reachable again: delivering held events`);
+    } else if (prev === 'degraded') {
+      this.log.info({ endpoint: sink.label, state: 'healthy', previous: prev }, `${this.name} answering again`);
+    }
+  }
+
+  private failed(sink: Sink, f: Failure): void {
+    this.m.requests.inc(1, f.kind);
+    if (sink !== this.sink) return; // the old target of a reconfiguration: the new one decides
+    const prev = this.health.failure(f.kind, f.reason, f.latencyMs);
+    this.retryAttempt++;
+    this.nextRetryDelayMs = f.delayMs;
+    this.probeDue = false;
+    if (f.kind === 'rejecting') this.everAccepted = false;
+    if (prev === this.health.state) return;
+    const st = this.health.state;
+    const msg =
+      st === 'unauthorized' ? `${this.name} refused the token: events are kept (spooled) and retried; check the auth token`
+      : st === 'rejecting' ? `${this.name} refuses every event it is sent: events are kept (spooled), not dead-lettered; check the endpoint and format`
+      : `${this.name} failing: events are kept (spooled) and retried with backoff`;
+    this.log[st === 'degraded' ? 'warn' : 'error']({ endpoint: sink.label, state: st, previous: prev, error: f.reason, consecutiveFailures: this.health.consecutiveFailures }, msg);
+  }
+
+  private toDeadLetter(b: Batch, from: number, to: number, reason: DeadLetterReason, status: number | null, reply: string, sink: Sink): void {
+    b.settle(from, to);
+    const kept = this.deadLetter ? this.deadLetter.write(b.items.json, from, to, reason, status, reply, sink.label) : 0;
+    if (!this.deadLetter) this.drop('refused', to - from);
+    if (kept > 0) {
+      this.m.deadLettered.inc(kept, reason);
+      this.deadLetters?.add(reason, kept);
+    }
+    this.lastDeadLetterReply = `${status ?? ''} ${reply.slice(0, 300)}`.trim();
+  }
+
+  // ---- shutdown -------------------------------------------------------------------------------
+
+  /** Stops taking events; delivers until idle or the deadline; then memory goes to the spool. */
+  async close(deadline: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
+    this.pump();
+    while (performance.now() < deadline && !this.idleForClose()) {
+      await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, deadline - performance.now()))));
+      this.pump();
+    }
+    this.closed = true;
+    for (const t of [this.retryTimer, this.batchTimer]) if (t) clearTimeout(t);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.retryTimer = this.batchTimer = this.watchdog = null;
+    const spool = this.buffer.spoolRef;
+    const reason = spool === null ? 'shutdown' : spool.error !== null ? 'spool_error' : 'spool_full';
+    let lost = 0;
+    for (const items of this.buffer.drainForShutdown([...this.inFlight.keys()])) {
+      const n = items.json.length;
+      const acc = this.buffer.spoolItems(items);
+      lost += n - acc;
+    }
+    if (lost > 0) {
+      this.drop(reason, lost);
+      this.log.error({ events: lost, reason }, 'audit events lost at shutdown: no room to keep them');
+    }
+  }
+
+  /** Nothing more can usefully happen before the deadline. */
+  private idleForClose(): boolean {
+    const b = this.buffer;
+    // A target that is failing, stalled or absent takes nothing more: memory goes to the spool now.
+    if (!this.sink || !this.health.healthy) return b.mq.length === 0 || !b.spoolUsable;
+    return this.inFlight.size === 0 && b.empty && b.unacknowledgedSpoolBatches === 0;
+  }
+}
