@@ -43,6 +43,7 @@ export interface AuditDispatcherOptions {
   queueMaxBytes?: number;
   /** Disk spool bound, bytes (default 1 GiB). */
   spoolMaxBytes?: number;
+  deadLetterMaxBytes?: number;
   /** Spool fdatasync interval, ms (default 1000; 0 = after every write). */
   spoolFsyncIntervalMs?: number;
   /** Spool segment size before rotation, bytes (default 8 MiB). */
@@ -243,7 +244,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     this.hostName = opts.hostName ?? hostname();
     this.backoff = { baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs, maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs };
     this.mq = new MemoryQueue(opts.queueMaxEvents ?? DEFAULTS.queueMaxEvents, opts.queueMaxBytes ?? DEFAULTS.queueMaxBytes);
-    this.deadLetter = new DeadLetter(join(opts.dataDir, 'dead-letter'), this.log);
+    this.deadLetter = new DeadLetter({ dir: join(opts.dataDir, 'dead-letter'), maxBytes: opts.deadLetterMaxBytes ?? 256 * 1024 * 1024, logger: this.log, onLost: (n, r) => this.drop(r, n) });
     const every = opts.dropLogIntervalMs ?? DEFAULTS.dropLogIntervalMs;
     this.drops = new ThrottledLog(this.log, every, 'audit events dropped (memory queue and spool full, or no room to keep them)');
     this.deadLetters = new ThrottledLog(this.log, every, 'audit events refused by the receiver: written to the dead-letter file', () => ({ dir: this.deadLetter.dir, lastReply: this.lastDeadLetterReply }));
@@ -279,6 +280,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
   async start(): Promise<void> {
     if (this.started) return;
     await mkdir(this.opts.dataDir, { recursive: true });
+    await this.deadLetter.open();
     try {
       this.spool = await Spool.open({
         dir: join(this.opts.dataDir, 'spool'),
@@ -348,7 +350,7 @@ export class AuditDispatcher implements AuditSink, AuditControl {
     await Promise.all(senders.map((s) => s.destroy()));
     await this.spool?.close();
     await this.fileTarget?.close();
-    await this.deadLetter.flush();
+    await this.deadLetter.close();
     this.drops.stop();
     this.deadLetters.stop();
     this.log.info({ delivered: this.mDelivered.get('webhook'), spooled: this.spool?.events ?? 0 }, 'audit dispatcher closed');
