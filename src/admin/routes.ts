@@ -1,7 +1,7 @@
 // The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
 // the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
 import type { Logger } from '../log.js';
-import type { AuditControl, WebhookTargetConfig } from '../dispatch/types.js';
+import type { AuditControl } from '../dispatch/types.js';
 import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
@@ -34,8 +34,6 @@ export interface RouteRequest {
   peer: string;
   /** Parsed JSON body (undefined when empty). */
   body: unknown;
-  /** Emits this request's admin audit event now (before the change), with the status it will answer. */
-  emitEarly(statusCode: number): void;
 }
 
 export interface Reply {
@@ -91,23 +89,6 @@ function isShutdown(err: unknown): boolean {
   return /shutting down/i.test((err as Error)?.message ?? '');
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Before disabling, give the event announcing it a bounded chance to reach the receiver being
- * disabled (the SIEM should learn that auditing stopped). Whatever is not delivered by then stays
- * in the spool for the next enable.
- */
-async function letEventOut(control: AuditControl, deliveredBefore: number, cfg: WebhookTargetConfig): Promise<void> {
-  const deadline = Date.now() + Math.min(3000, (cfg.batchMaxWaitMs ?? 1000) + 1500);
-  while (Date.now() < deadline) {
-    const s = control.status();
-    if (s.state !== 'healthy') return;
-    if (s.delivered > deliveredBefore && s.queued === 0 && s.inFlight === 0) return;
-    await sleep(20);
-  }
-}
-
 async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   const cfg = validateEnableBody(r.body, ctx.self());
   return serialized(async () => {
@@ -134,12 +115,11 @@ async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
 async function disable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   validateEmptyBody(r.body);
   return serialized(async () => {
+    // The admin event is recorded by the server once the answer is known (never before the change):
+    // a disable that fails is recorded with its error status and, the webhook still being enabled,
+    // reaches it; a disable that succeeds is recorded with the webhook already off, so it reaches
+    // the local audit log (--audit-log), not the receiver being disabled.
     const prev = ctx.control.webhookConfig();
-    if (prev) {
-      const before = ctx.control.status().delivered;
-      r.emitEarly(200);
-      await letEventOut(ctx.control, before, prev);
-    }
     try {
       await ctx.control.setWebhook(null);
     } catch (err) {

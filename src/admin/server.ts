@@ -179,12 +179,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const audited = route?.action ?? null;
     let bytesReceived = 0;
     let authResult: AuthResult = 'ok';
-    let emitted = false;
     let routeLabel = routes ? path : 'unmatched';
 
+    /** The request's admin audit event: recorded once the answer is sent, with its status. */
     const emit = (statusCode: number, err: AdminHttpError | null, bytesSent: number): void => {
-      if (!audited || emitted) return;
-      emitted = true;
+      if (!audited) return;
       const problem = authResult === 'missing' ? 'admin token missing' : authResult === 'invalid' ? 'admin token refused' : null;
       const cl = Number(req.headers['content-length']);
       try {
@@ -239,10 +238,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         bytesReceived = raw.length;
         body = parseJsonBody(raw);
       }
-      reply = await route.handle(ctx, {
-        requestId, peer: peer.ip, body,
-        emitEarly: (status) => emit(status, null, 0),
-      });
+      reply = await route.handle(ctx, { requestId, peer: peer.ip, body });
     } catch (err) {
       if (err instanceof AdminHttpError) {
         error = err;

@@ -11,6 +11,7 @@ export function dispatcherFromConfig(config: ServeConfig, logger: Logger, hostNa
     dataDir: config.dataDir, logger, hostName,
     queueMaxEvents: config.queueMaxEvents, queueMaxBytes: config.queueMaxBytes,
     spoolMaxBytes: config.spoolMaxBytes, spoolFsyncIntervalMs: config.spoolFsyncIntervalMs,
+    deadLetterMaxBytes: config.deadLetterMaxBytes,
     auditLogFile: config.auditLog, auditLogMaxBytes: config.auditLogMaxBytes, auditLogMaxFiles: config.auditLogMaxFiles,
     serialize: serializeEvent,
   });

@@ -39,6 +39,8 @@ export interface ServeConfig {
   queueMaxEvents: number;
   queueMaxBytes: number;
   spoolMaxBytes: number;
+  /** Dead-letter files (events the receiver refused for good) bound, bytes. */
+  deadLetterMaxBytes: number;
   spoolFsyncIntervalMs: number;
   auditLog: string | null;
   auditLogMaxBytes: number;
@@ -83,6 +85,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'queue-max-events', kind: 'integer', default: 100_000, help: 'audit events held in memory' },
   { name: 'queue-max-bytes', kind: 'size', default: 64 * 1024 ** 2, help: 'bytes of audit events held in memory' },
   { name: 'spool-max-bytes', kind: 'size', default: 1024 ** 3, help: 'disk spool limit while the webhook is failing' },
+  { name: 'dead-letter-max-bytes', kind: 'size', default: 256 * 1024 ** 2, help: 'disk limit of the dead-letter files: events the receiver refused for good' },
   { name: 'spool-fsync-interval', kind: 'duration', default: 1000, help: 'spool fsync interval (0 = every write)' },
   { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file' },
   { name: 'audit-log-max-bytes', kind: 'size', default: 100 * 1024 ** 2, help: 'rotate the audit log at this size' },
@@ -129,6 +132,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     queueMaxEvents: v['queue-max-events'] as number,
     queueMaxBytes: v['queue-max-bytes'] as number,
     spoolMaxBytes: v['spool-max-bytes'] as number,
+    deadLetterMaxBytes: v['dead-letter-max-bytes'] as number,
     spoolFsyncIntervalMs: v['spool-fsync-interval'] as number,
     auditLog: str('audit-log'),
     auditLogMaxBytes: v['audit-log-max-bytes'] as number,

@@ -69,11 +69,10 @@ export class EventBuffer {
     return this.mq.length >= this.mq.maxEvents / 2 || this.mq.bytes >= this.mq.maxBytes / 2;
   }
 
-  /** Events handed out or given back and not settled, plus the read-ahead (held in memory). */
+  /** Events of memory batches given back after a failure (held here, not in the queue or the spool). */
   get heldOutside(): number {
     let n = 0;
-    for (const b of this.returned) n += b.n - b.settledCount;
-    if (this.readAhead) n += this.readAhead.n;
+    for (const b of this.returned) if (b.source === 'memory') n += b.n - b.settledCount;
     return n;
   }
 

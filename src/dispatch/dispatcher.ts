@@ -150,6 +150,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       maxBytes: opts.deadLetterMaxBytes ?? DEFAULTS.deadLetterMaxBytes,
       logger: this.log,
       onLost: (n, reason) => this.webhook.driver.drop(reason, n),
+      onWritten: (n, reason) => this.webhook.driver.deadLettered(n, reason),
     });
     this.webhook = this.makeTarget('webhook', true);
   }

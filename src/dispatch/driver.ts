@@ -429,15 +429,18 @@ export class Driver {
     this.log[st === 'degraded' ? 'warn' : 'error']({ endpoint: sink.label, state: st, previous: prev, error: f.reason, consecutiveFailures: this.health.consecutiveFailures }, msg);
   }
 
+  /** Refused for good: settled here; counted dead-lettered when written, or dropped by the store. */
   private toDeadLetter(b: Batch, from: number, to: number, reason: DeadLetterReason, status: number | null, reply: string, sink: Sink): void {
     b.settle(from, to);
-    const kept = this.deadLetter ? this.deadLetter.write(b.items.json, from, to, reason, status, reply, sink.label) : 0;
-    if (!this.deadLetter) this.drop('refused', to - from);
-    if (kept > 0) {
-      this.m.deadLettered.inc(kept, reason);
-      this.deadLetters?.add(reason, kept);
-    }
+    if (this.deadLetter) this.deadLetter.write(b.items.json, from, to, reason, status, reply, sink.label);
+    else this.drop('refused', to - from);
     this.lastDeadLetterReply = `${status ?? ''} ${reply.slice(0, 300)}`.trim();
+  }
+
+  /** The dead-letter store wrote `n` events refused for `reason`. */
+  deadLettered(n: number, reason: DeadLetterReason): void {
+    this.m.deadLettered.inc(n, reason);
+    this.deadLetters?.add(reason, n);
   }
 
   // ---- shutdown -------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
       start = end + 1;
     }
     if (metrics !== null) requestMetrics.merge(metrics);
-    if (m.dropped > 0) dispatcher.recordUpstreamDrops('queue_full', m.dropped);
+    if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped);
   };
 
   const fork = (): Slot => {

@@ -48,6 +48,22 @@ test('flags win over environment, environment over the config file, the file ove
   assert.equal(cfg.connectTimeoutMs, 5000, 'default kept');
 });
 
+test('--dead-letter-max-bytes: default 256MiB, from a flag, S3AP_DEAD_LETTER_MAX_BYTES or the config file; in --help', (t) => {
+  const dir = tempDir();
+  t.after(() => dir.remove());
+  assert.equal(loadServeConfig([], {}).deadLetterMaxBytes, 256 * 1024 ** 2, 'default');
+  assert.equal(loadServeConfig(['--dead-letter-max-bytes', '10MiB'], { S3AP_DEAD_LETTER_MAX_BYTES: '20MiB' }).deadLetterMaxBytes, 10 * 1024 ** 2, 'flag over env');
+  assert.equal(loadServeConfig([], { S3AP_DEAD_LETTER_MAX_BYTES: '20MiB' }).deadLetterMaxBytes, 20 * 1024 ** 2, 'env');
+  for (const key of ['dead-letter-max-bytes', 'deadLetterMaxBytes']) {
+    const file = join(dir.path, `${key}.json`);
+    writeFileSync(file, JSON.stringify({ [key]: '1GiB' }));
+    assert.equal(loadServeConfig(['--config', file], {}).deadLetterMaxBytes, 1024 ** 3, `config file key ${key}`);
+  }
+  assert.throws(() => loadServeConfig(['--dead-letter-max-bytes', 'lots'], {}), /--dead-letter-max-bytes/);
+  assert.throws(() => loadServeConfig([], { S3AP_DEAD_LETTER_MAX_BYTES: 'lots' }), /S3AP_DEAD_LETTER_MAX_BYTES/);
+  assert.match(runCli(['serve', '--help']).stdout, /--dead-letter-max-bytes <size>.*default 268435456; env S3AP_DEAD_LETTER_MAX_BYTES/);
+});
+
 test('unknown or malformed settings stop start-up with a message naming the setting', (t) => {
   const dir = tempDir();
   t.after(() => dir.remove());

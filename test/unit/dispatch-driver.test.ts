@@ -67,8 +67,9 @@ async function rig(t: { after: (fn: () => Promise<void>) => void }, o: { maxEven
     name: 'test target', buffer, logger, backoff: { baseMs: 5, maxMs: 20 }, metrics,
     drops: new ThrottledLog(logger, 60_000, 'dropped'),
     deadLetter: {
-      write(json: readonly EventJson[], from: number, to: number): number {
+      write(json: readonly EventJson[], from: number, to: number, reason): number {
         for (let i = from; i < to; i++) dead.push((JSON.parse(eventJsonText(json[i])) as { seq: number }).seq);
+        driver!.deadLettered(to - from, reason);
         return to - from;
       },
     },
