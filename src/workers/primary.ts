@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import { dispatcherFromConfig } from '../dispatch/from-config.js';
+import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
@@ -47,7 +48,12 @@ interface Slot {
   exited: Promise<void>;
 }
 
+/** Starts the primary holding the --data-dir lock (its workers do not take it). */
 export async function startPrimary(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
+  return underDataDirLock(config.dataDir, logger, () => startLocked(config, logger));
+}
+
+async function startLocked(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
   const hostName = config.hostName ?? hostname();
   const dispatcher = dispatcherFromConfig(config, logger, hostName);
   await dispatcher.start();
