@@ -219,7 +219,7 @@ Run \`s3-audit-proxy audit-webhook <command> --help\` for a command's options.
 `;
 
 /** Environment variables that belong to other commands or verbs: not an error here. */
-function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
+export function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
   const mine = new Set(defs.map((d) => envName(d.name)));
   const known = new Set([...SERVE_OPTIONS, ...ENABLE_OPTIONS, ...COMMON_OPTIONS].map((d) => envName(d.name)));
   const out = new Set<string>();
