@@ -54,10 +54,13 @@ interface Verb {
   run(client: AdminClientOptions, v: OptionValues, out: Output): Promise<number>;
 }
 
-interface Output {
+export interface Output {
   out(s: string): void;
   err(s: string): void;
 }
+
+/** The process's stdout and stderr. */
+export const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 // ---- formatting -------------------------------------------------------------------------------
 
@@ -230,10 +233,7 @@ export function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): 
   return out;
 }
 
-export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-}): Promise<number> {
+export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = STDIO): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     o.out(AUDIT_WEBHOOK_USAGE);

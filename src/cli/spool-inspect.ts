@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { formatHelp, resolveOptions, type OptionDef } from '../config/options.js';
 import { ConfigError } from '../errors.js';
 import { inspectSpool, type SpoolReport } from '../dispatch/spool-inspect.js';
-import { foreignEnv } from './audit-webhook.js';
+import { foreignEnv, STDIO, type Output } from './audit-webhook.js';
 
 const PREFIX = 's3-audit-proxy spool';
 
@@ -27,11 +27,6 @@ Commands:
 
 Run \`${PREFIX} inspect --help\` for its options.
 `;
-
-interface Output {
-  out(s: string): void;
-  err(s: string): void;
-}
 
 function table(header: string[], rows: string[][]): string {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -60,10 +55,7 @@ export function formatSpoolReport(r: SpoolReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function spoolCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-}): Promise<number> {
+export async function spoolCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = STDIO): Promise<number> {
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
     o.out(SPOOL_USAGE);
