@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsyncs a directory so that entries created, renamed or removed in it survive a power loss. */
+export async function fsyncDir(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, 'r');

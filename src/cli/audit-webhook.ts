@@ -54,10 +54,13 @@ interface Verb {
   run(client: AdminClientOptions, v: OptionValues, out: Output): Promise<number>;
 }
 
-interface Output {
+export interface Output {
   out(s: string): void;
   err(s: string): void;
 }
+
+/** The process's stdout and stderr. */
+export const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 // ---- formatting -------------------------------------------------------------------------------
 
@@ -219,7 +222,7 @@ Run \`s3-audit-proxy audit-webhook <command> --help\` for a command's options.
 `;
 
 /** Environment variables that belong to other commands or verbs: not an error here. */
-function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
+export function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
   const mine = new Set(defs.map((d) => envName(d.name)));
   const known = new Set([...SERVE_OPTIONS, ...ENABLE_OPTIONS, ...COMMON_OPTIONS].map((d) => envName(d.name)));
   const out = new Set<string>();
@@ -230,10 +233,7 @@ function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<str
   return out;
 }
 
-export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-}): Promise<number> {
+export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = STDIO): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     o.out(AUDIT_WEBHOOK_USAGE);

@@ -10,6 +10,7 @@ Commands:
   audit-webhook disable         disable the audit webhook
   audit-webhook show            show the webhook configuration and delivery status
   audit-webhook test            send one test event to the webhook
+  spool inspect                 show the disk spool (--data-dir): cursor, segments, corruption
   help                          this text
 
 Run \`s3-audit-proxy <command> --help\` for a command's options.
@@ -29,6 +30,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       return (await import('./serve.js')).serveCommand(rest, env);
     case 'audit-webhook':
       return (await loadAuditWebhook())(rest, env);
+    case 'spool':
+      return (await import('./spool-inspect.js')).spoolCommand(rest, env);
     case undefined:
     case 'help':
     case '--help':

@@ -11,6 +11,7 @@ import type { AuditSink } from '../audit/sink.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
 import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
+import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
@@ -39,7 +40,12 @@ export interface ServerParts {
 
 const NO_SINK: AuditSink = { active: false, enqueue() {} };
 
+/** Starts the proxy in this process, holding the --data-dir lock (DataDirLockedError when taken). */
 export async function startServer(config: ServeConfig, logger: Logger, parts: ServerParts = {}): Promise<RunningServer> {
+  return underDataDirLock(config.dataDir, logger, () => startLocked(config, logger, parts));
+}
+
+async function startLocked(config: ServeConfig, logger: Logger, parts: ServerParts): Promise<RunningServer> {
   const gate = signatureGate(config);
   const hostName = config.hostName ?? hostname();
   const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName);

@@ -2,10 +2,9 @@
 //
 // A segment is an append-only file of records, each `[u32 LE length][u32 LE crc32(payload)][payload]`.
 // The payload is `[f64 LE event time, epoch ms][UTF-8 JSON of the event]`. A record whose header is
-// cut short, whose length is out of range or whose CRC does not match ends the readable part of its
-// segment: after a crash (kill -9, power loss) only the tail of the last segment written can be torn,
-// and nothing after a bad record can be trusted (there is no way to find the next record boundary).
-import { open } from 'node:fs/promises';
+// cut short, whose length is out of range or whose CRC does not match is bad; spool-scan.ts finds the
+// next record after it (resynchronisation, using `plausibleRecordTime` and the CRC), so one bad
+// record costs only itself. After a crash only the tail of the last segment written can be torn.
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { writeEventJson, type EventJson } from './event-slab.js';
 
@@ -60,6 +59,15 @@ export const PAYLOAD_TIME_BYTES = 8;
 export const MIN_PAYLOAD_BYTES = PAYLOAD_TIME_BYTES + 1;
 /** Largest payload accepted when reading (a sanity bound: events are far smaller). */
 export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
+
+/** Event times a resynchronising scan accepts as a record start: 2000-01-01 to 2200-01-01 (epoch ms). */
+export const PLAUSIBLE_TIME_MIN_MS = Date.UTC(2000, 0, 1);
+export const PLAUSIBLE_TIME_MAX_MS = Date.UTC(2200, 0, 1);
+
+/** True when `t` can be the event time of a record (a finite epoch-ms time between 2000 and 2200). */
+export function plausibleRecordTime(t: number): boolean {
+  return Number.isFinite(t) && t >= PLAUSIBLE_TIME_MIN_MS && t <= PLAUSIBLE_TIME_MAX_MS;
+}
 
 /** Bytes one event takes in a segment. */
 export function recordSize(jsonBytes: number): number {
@@ -122,72 +130,4 @@ export function segmentFileName(id: number): string {
 export function parseSegmentFileName(name: string): number | null {
   const m = SEGMENT_RE.exec(name);
   return m ? Number(m[1]) : null;
-}
-
-export interface SegmentScan {
-  /** Valid records from `startOffset` on. */
-  records: number;
-  /** Offset just after the last valid record: the readable end of the segment. */
-  validEnd: number;
-  /** Size of the file on disk. */
-  fileSize: number;
-  /** Why reading stopped before the end of the file (torn tail, corrupt record), or null. */
-  problem: string | null;
-}
-
-/**
- * Walks a segment from `startOffset` (a record boundary), checking every record's length and CRC.
- * Never throws on bad data: a bad or cut record ends the valid part and is reported in `problem`.
- */
-export async function scanSegment(path: string, startOffset: number, chunkBytes = 1024 * 1024): Promise<SegmentScan> {
-  const fh = await open(path, 'r');
-  try {
-    const fileSize = (await fh.stat()).size;
-    let records = 0;
-    let pos = startOffset > fileSize ? fileSize : startOffset;
-    let buf = Buffer.allocUnsafe(chunkBytes);
-    let bufStart = pos; // file offset of buf[0]
-    let bufLen = 0;
-    let problem: string | null = null;
-    for (;;) {
-      const rel = pos - bufStart;
-      const r = parseRecord(buf, rel, bufLen, false);
-      if (r.kind === 'record') {
-        records++;
-        pos = bufStart + r.end;
-        continue;
-      }
-      if (r.kind === 'corrupt') {
-        problem = `${r.reason} at offset ${pos}`;
-        break;
-      }
-      // incomplete: refill from `pos`, growing the buffer when one record is larger than it
-      if (pos + r.need > fileSize) {
-        if (pos < fileSize) problem = `torn record at offset ${pos} (${fileSize - pos} bytes cut short)`;
-        break;
-      }
-      const keep = bufLen - rel;
-      if (r.need > buf.length) {
-        const bigger = Buffer.allocUnsafe(r.need);
-        if (keep > 0) buf.copy(bigger, 0, rel, bufLen);
-        buf = bigger;
-      } else if (keep > 0 && rel > 0) {
-        buf.copy(buf, 0, rel, bufLen);
-      }
-      bufStart = pos;
-      bufLen = keep > 0 ? keep : 0;
-      while (bufLen < buf.length && bufStart + bufLen < fileSize) {
-        const { bytesRead } = await fh.read(buf, bufLen, buf.length - bufLen, bufStart + bufLen);
-        if (bytesRead === 0) break;
-        bufLen += bytesRead;
-      }
-      if (bufLen < r.need) {
-        problem = `torn record at offset ${pos} (file shorter than expected)`;
-        break;
-      }
-    }
-    return { records, validEnd: pos, fileSize, problem };
-  } finally {
-    await fh.close();
-  }
 }

@@ -12,6 +12,7 @@ import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '.
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
 import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
+import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
@@ -48,7 +49,12 @@ interface Slot {
   exited: Promise<void>;
 }
 
+/** Starts the primary holding the --data-dir lock (its workers do not take it). */
 export async function startPrimary(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
+  return underDataDirLock(config.dataDir, logger, () => startLocked(config, logger));
+}
+
+async function startLocked(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
   const hostName = config.hostName ?? hostname();
   const dispatcher = dispatcherFromConfig(config, logger, hostName);
   await dispatcher.start();

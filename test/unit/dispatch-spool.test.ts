@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { crc32, crc32Table, encodeRecord, encodeRecords, parseRecord, recordSize, scanSegment, segmentFileName } from '../../src/dispatch/spool-segment.js';
+import { crc32, crc32Table, encodeRecord, encodeRecords, parseRecord, recordSize, segmentFileName } from '../../src/dispatch/spool-segment.js';
+import { scanSegment } from '../../src/dispatch/spool-scan.js';
 import { Spool } from '../../src/dispatch/spool.js';
 import type { QueueItems } from '../../src/dispatch/memory-queue.js';
 import { captureLogger, tempDir } from '../helpers/dispatch-fixtures.js';
@@ -79,7 +80,7 @@ test('scanSegment: a torn tail (cut record, garbage, zero fill) ends the valid p
   }
   await writeFile(path, good);
   const clean = await scanSegment(path, 0);
-  assert.deepEqual(clean, { records: 20, validEnd: good.length, fileSize: good.length, problem: null });
+  assert.deepEqual(clean, { records: 20, validEnd: good.length, fileSize: good.length, problem: null, corrupt: [], tornTail: null });
 });
 
 test('spool: append, read in order, ack, and an empty directory once delivered', async (t) => {
@@ -146,7 +147,7 @@ test('spool: max bytes refuses new events (full) and frees room as events are de
   await sp.close();
 });
 
-test('spool: a torn tail left by a crash is skipped with a warning; a corrupt record found while reading cuts its segment', async (t) => {
+test('spool: a torn tail left by a crash is skipped with a warning; a corrupt record found while reading costs only itself', async (t) => {
   const dir = await tempDir(t);
   const { logger, logs } = captureLogger('warn');
   let sp = await Spool.open({ dir, maxBytes: 10_000_000, fsyncIntervalMs: 0, logger, segmentMaxBytes: 1_000_000 });
@@ -185,10 +186,12 @@ test('spool: a torn tail left by a crash is skipped with a warning; a corrupt re
   buf[at] ^= 0xff;
   await writeFile(seg2, buf);
   const r = await sp2.read(100, 1e9, cost);
-  assert.deepEqual(seqOf(r!.json), [0, 1, 2, 3]);
-  assert.equal(lost, 6);
+  assert.deepEqual(seqOf(r!.json), [0, 1, 2, 3, 5, 6, 7, 8, 9]);
+  assert.equal(lost, 1, 'one corrupt region, reported as one lost event');
+  assert.equal(sp2.corruptRecords, 1);
+  assert.equal(sp2.skippedBytes, recordSize(items(0, 1).bytes[0]));
   assert.ok(logs.count('corrupt record') >= 1);
-  sp2.ack(r!.endSeg[3], r!.endOff[3], 4);
+  sp2.ack(r!.endSeg[8], r!.endOff[8], 9);
   assert.equal(sp2.events, 0);
   await sp2.close();
 });
