@@ -17,6 +17,8 @@ export interface S3ap extends Endpoint {
   status(): Promise<Record<string, unknown> | null>;
   /** Admin "send a test event" (a success also wakes a waiting retry probe). False without the admin API. */
   testWebhook(): Promise<boolean>;
+  /** The admin API's /metrics text, or null when not available. */
+  metrics(): Promise<string | null>;
 }
 
 export interface S3apContext {
@@ -113,8 +115,17 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
       return false;
     }
   };
+  const metrics = async (): Promise<string | null> => {
+    if (!adminUrl) return null;
+    try {
+      const res = await fetch(`${adminUrl.replace(/\/$/, '')}/metrics`, { headers: { authorization: `Bearer ${ctx.adminToken}` }, signal: AbortSignal.timeout(3000) });
+      return res.ok ? await res.text() : null;
+    } catch {
+      return null;
+    }
+  };
   const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: workers > 1, dataDir, transport, child, status, testWebhook,
+    url, pid: child.pid, tree: workers > 1, dataDir, transport, child, status, testWebhook, metrics,
     stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
   });
   if (mode !== 'webhook' || adminApiWorks !== false) {
