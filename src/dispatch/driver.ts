@@ -1,23 +1,15 @@
-// The driver of one target: takes batches from the target's buffer, sends them through its sink
-// with at most `concurrency` in flight, and makes one decision per reply (retry-policy.ts):
-//
-//   success        the events are delivered
-//   partial        HEC named the one bad event: those before it are delivered, it is dead-lettered
-//   split          the receiver refused the data: bisect (each half sent on its own) down to the
-//                  refused events, which are dead-lettered, O(log n) requests per bad event; but if
-//                  nothing of the batch is accepted after REJECT_AFTER refusals (or a single event
-//                  is refused by a receiver that has accepted nothing yet) the TARGET refuses, not
-//                  the events: state `rejecting`, the events are kept
-//   dead-letter    HEC "no data" for these events
-//   retry          network error, timeout, 5xx, 429, a target set up wrong: keep, probe at backoff
-//   unauthorized   401/403: keep, probe at backoff
+// The driver of one target: takes batches from the target's buffer oldest first, keeps at most
+// `concurrency` in flight, hands each to batch-delivery.ts (one decision per reply, bisect), and
+// acts on the outcome: settled events leave the buffer; a failed batch is given back, the target's
+// health (health.ts) changes, and a probe is scheduled at exponential backoff with full jitter.
 //
 // While the target is not healthy (failing, stalled, rejecting, unauthorized, disabled), memory is
-// moved to the spool step by step and only one probe at a time is sent, at exponential backoff.
-// A request in flight far longer than the usual latency marks the target degraded (health.ts).
+// moved to the spool a chunk per event-loop turn and only one probe at a time is sent. A request in
+// flight far longer than the usual latency marks the target degraded (the watchdog).
 import type { Logger } from '../log.js';
 import type { EventJson } from './event-slab.js';
 import { Health, type FailureKind } from './health.js';
+import { deliverBatch, type DeliveryFailure, type DeliveryHooks } from './batch-delivery.js';
 import { EventBuffer, SPILL_CHUNK_BYTES, type BatchLimits } from './buffer.js';
 import type { Batch } from './batch.js';
 import type { Sink } from './sink.js';
@@ -26,8 +18,6 @@ import type { TargetMetrics } from './target-metrics.js';
 import type { ThrottledLog } from './throttled-log.js';
 import type { DeadLetterReason } from './dead-letter.js';
 
-/** Refused requests without one accepted event after which a batch's refusal means the target. */
-export const REJECT_AFTER = 7;
 const WATCHDOG_MS = 250;
 
 export interface DriverSettings {
@@ -54,13 +44,6 @@ export interface DriverOptions {
   drops: ThrottledLog;
   deadLetter: DeadLetterStore | null;
   deadLetters: ThrottledLog | null;
-}
-
-interface Failure {
-  kind: FailureKind;
-  reason: string;
-  delayMs: number;
-  latencyMs: number | null;
 }
 
 export class Driver {
@@ -304,71 +287,13 @@ export class Driver {
     void this.deliver(b, sink);
   }
 
-  /** Sends what is left of `b`, bisecting refusals, until it is settled or the target fails. */
+  /** Works `b` through (batch-delivery.ts), then settles or gives it back, and pumps. */
   private async deliver(b: Batch, sink: Sink): Promise<void> {
-    let failure: Failure | null = null;
+    let failure: DeliveryFailure | null;
     try {
-      while (b.todo.length > 0 && !b.abandoned) {
-        const [lo, hi] = b.todo[0];
-        const count = hi - lo;
-        const r = await sink.send(b.items, lo, hi, this.retryAttempt);
-        if (b.abandoned) return;
-        this.m.latency.observe(r.latencyMs / 1000);
-        const d = r.decision;
-        if (d.action === 'retry' || d.action === 'unauthorized') {
-          failure = { kind: d.action, reason: d.reason, delayMs: d.delayMs, latencyMs: r.latencyMs };
-          break;
-        }
-        switch (d.action) {
-          case 'success':
-            this.accepted(b, lo, hi, r.latencyMs, sink);
-            b.todo.shift();
-            break;
-          case 'partial': {
-            const bad = lo + d.accepted;
-            if (d.accepted > 0) this.accepted(b, lo, bad, r.latencyMs, sink);
-            else this.noteAccepting(r.latencyMs, sink);
-            this.toDeadLetter(b, bad, bad + 1, 'invalid_event', r.statusCode, r.reply, sink);
-            if (bad + 1 < hi) b.todo[0] = [bad + 1, hi];
-            else b.todo.shift();
-            break;
-          }
-          case 'dead-letter':
-            this.m.requests.inc(1, 'refused');
-            this.toDeadLetter(b, lo, hi, 'rejected', r.statusCode, r.reply, sink);
-            b.todo.shift();
-            break;
-          case 'split': {
-            this.m.requests.inc(1, 'refused');
-            const tooLarge = r.statusCode === 413;
-            if (count === 1) {
-              if (tooLarge || b.accepted || this.everAccepted) {
-                this.toDeadLetter(b, lo, hi, tooLarge ? 'too_large' : 'invalid_event', r.statusCode, r.reply, sink);
-                b.todo.shift();
-                break;
-              }
-              failure = { kind: 'rejecting', reason: `${d.reason} (every event refused)`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: r.latencyMs };
-              break;
-            }
-            if (!tooLarge && !b.accepted && ++b.refusals >= REJECT_AFTER) {
-              failure = { kind: 'rejecting', reason: `${d.reason} (every event refused)`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: r.latencyMs };
-              break;
-            }
-            // Too large: halves in order. Refused data: both halves before going deeper (breadth
-            // first), so that a receiver accepting the good half proves the target works early.
-            const mid = lo + Math.ceil(count / 2);
-            if (tooLarge) b.todo.splice(0, 1, [lo, mid], [mid, hi]);
-            else {
-              b.todo.shift();
-              b.todo.push([lo, mid], [mid, hi]);
-            }
-            break;
-          }
-        }
-        if (failure) break;
-      }
+      failure = await deliverBatch(b, sink, this.hooks(sink));
     } catch (err) {
-      failure = { kind: 'retry', reason: `internal error: ${(err as Error).message}`, delayMs: backoffDelay(this.retryAttempt, this.backoff), latencyMs: null };
+      failure = { kind: 'retry', reason: `internal error: ${(err as Error).message}`, delayMs: null, latencyMs: null };
       this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'audit dispatcher: delivery error');
     } finally {
       b.inFlight = false;
@@ -381,6 +306,18 @@ export class Driver {
     }
     this.buffer.settle(b);
     this.pump();
+  }
+
+  private hooks(sink: Sink): DeliveryHooks {
+    return {
+      attempt: () => this.retryAttempt,
+      accepted: (b, from, to, latencyMs) => this.accepted(b, from, to, latencyMs, sink),
+      accepting: (latencyMs) => this.noteAccepting(latencyMs, sink),
+      refused: () => this.m.requests.inc(1, 'refused'),
+      deadLetter: (b, from, to, reason, status, reply) => this.toDeadLetter(b, from, to, reason, status, reply, sink),
+      everAccepted: () => this.everAccepted,
+      latency: (ms) => this.m.latency.observe(ms / 1000),
+    };
   }
 
   private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink): void {
@@ -412,12 +349,12 @@ export class Driver {
     }
   }
 
-  private failed(sink: Sink, f: Failure): void {
+  private failed(sink: Sink, f: DeliveryFailure): void {
     this.m.requests.inc(1, f.kind);
     if (sink !== this.sink) return; // the old target of a reconfiguration: the new one decides
     const prev = this.health.failure(f.kind, f.reason, f.latencyMs);
     this.retryAttempt++;
-    this.nextRetryDelayMs = f.delayMs;
+    this.nextRetryDelayMs = f.delayMs ?? backoffDelay(this.retryAttempt - 1, this.backoff);
     this.probeDue = false;
     if (f.kind === 'rejecting') this.everAccepted = false;
     if (prev === this.health.state) return;

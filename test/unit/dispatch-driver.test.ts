@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Driver, REJECT_AFTER } from '../../src/dispatch/driver.js';
+import { Driver } from '../../src/dispatch/driver.js';
+import { REJECT_AFTER } from '../../src/dispatch/batch-delivery.js';
 import { EventBuffer } from '../../src/dispatch/buffer.js';
 import { Spool } from '../../src/dispatch/spool.js';
 import { TargetMetrics } from '../../src/dispatch/target-metrics.js';
