@@ -11,7 +11,7 @@ import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { writeFileAtomic } from '../fs-atomic.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 /** Shorter tokens work but draw a warning at start-up. */

@@ -9,7 +9,7 @@ import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { AuditControl, WebhookTargetConfig } from '../dispatch/types.js';
-import { removeFileDurable, writeFileAtomic } from './fs-atomic.js';
+import { removeFileDurable, writeFileAtomic } from '../fs-atomic.js';
 import { validateEnableBody } from './validate.js';
 import { AdminHttpError } from './errors.js';
 

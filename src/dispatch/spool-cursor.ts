@@ -17,7 +17,7 @@
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { fsyncDir } from '../admin/fs-atomic.js';
+import { fsyncDir } from '../fs-atomic.js';
 import { parseSegmentFileName, segmentFileName } from './spool-segment.js';
 import { scanSegment, type SegmentScan } from './spool-scan.js';
 import type { Segment } from './spool-ledger.js';

@@ -8,7 +8,7 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { fsyncDir } from '../admin/fs-atomic.js';
+import { fsyncDir } from '../fs-atomic.js';
 import { segmentFileName } from './spool-segment.js';
 import { SPOOL_FILE_MODE } from './spool-cursor.js';
 import type { Segment, SpoolLedger } from './spool-ledger.js';
