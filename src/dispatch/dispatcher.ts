@@ -23,6 +23,7 @@ import { decide, type BackoffOptions } from './retry-policy.js';
 import { EventBuffer } from './buffer.js';
 import { Driver, type DriverSettings } from './driver.js';
 import { WebhookSink } from './webhook-sink.js';
+import type { Sink } from './sink.js';
 import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
 import { TargetMetrics, type TargetKind } from './target-metrics.js';
@@ -52,6 +53,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private readonly webhook: Target;
   private file: Target | null = null;
   private config: WebhookTargetConfig | null = null;
+  private readonly oldSinks = new Set<Sink>();
   private healthTimer: NodeJS.Timeout | null = null;
   private healthBusy = false;
   private started = false;
@@ -167,7 +169,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const deadline = performance.now() + Math.max(0, deadlineMs);
     const targets = this.file ? [this.webhook, this.file] : [this.webhook];
     await Promise.all(targets.map((t) => t.driver.close(deadline)));
-    await Promise.all(targets.map((t) => t.driver.currentSink?.destroy()));
+    await Promise.all([...targets.map((t) => t.driver.currentSink?.destroy()), ...[...this.oldSinks].map((o) => o.destroy())]);
     await Promise.all(targets.map((t) => t.spool?.close()));
     await this.deadLetter.close();
     this.log.info({ delivered: this.delivered.get('webhook'), spooled: this.webhook.spool?.events ?? 0 }, 'audit dispatcher closed');
@@ -247,7 +249,11 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
         }
       : null;
     const old = this.webhook.driver.setSink(sink, settings);
-    if (old) void old.close();
+    if (old) {
+      // requests in flight to the old target finish there (bounded); close() aborts them
+      this.oldSinks.add(old);
+      void old.close().finally(() => this.oldSinks.delete(old));
+    }
     const t = this.webhook;
     if (sink && config) {
       if (isHecFormat(sink.format) && (config.healthCheckIntervalMs ?? 0) > 0) {
