@@ -70,6 +70,22 @@ function byPath(r: HecReceiver, tag: string): { paths: Set<string>; duplicates: 
   return { paths, duplicates, admin, ids };
 }
 
+/** pino level at warn or above (numeric, or the label this CLI writes). */
+function atLeastWarn(l: Record<string, unknown>): boolean {
+  const v = l['level'];
+  return typeof v === 'number' ? v >= 40 : ['warn', 'error', 'fatal'].includes(String(v));
+}
+
+/** True once the child's dispatcher holds nothing (queue, spool, in flight) after delivering something. */
+async function childIdle(adminUrl: string): Promise<boolean> {
+  try {
+    const c = await childCounters(adminUrl);
+    return c.queued === 0 && c.spool === 0 && c.inFlight === 0 && c.delivered > 0;
+  } catch {
+    return false;
+  }
+}
+
 function missing(paths: Set<string>, tag: string, n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) if (!paths.has(`/audit-dd/${tag}/${i}`)) out.push(`/audit-dd/${tag}/${i}`);
@@ -244,19 +260,20 @@ test('12c. one corrupted byte in a spool record, restart: the proxy starts, warn
   }
   let done = true;
   try {
-    await waitFor(() => byPath(s.r, 'c').paths.size >= N - 1 && byPath(s.r, 'c').admin >= 1, 60_000, () => `N-1 events delivered (have ${byPath(s.r, 'c').paths.size})`);
+    // all but the corrupted record at the receiver, or (what a lossy restart looks like) nothing left to send
+    await waitFor(async () => (byPath(s.r, 'c').paths.size >= N - 1 && byPath(s.r, 'c').admin >= 1) || (p2 !== null && (await childIdle(p2.adminUrl!))), 60_000, () => `N-1 events delivered (have ${byPath(s.r, 'c').paths.size})`);
   } catch {
     done = false;
   }
   await sleep(1500);
   const got = byPath(s.r, 'c');
   const lost = missing(got.paths, 'c', N);
-  const warns = p2 ? childLogs(p2.output).filter((l) => Number(l['level']) >= 40 && /spool/i.test(String(l['msg']))) : [];
+  const warns = p2 ? childLogs(p2.output).filter((l) => atLeastWarn(l) && /spool/i.test(String(l['msg']))) : [];
   t.diagnostic(summary({
     scenario: '12c-corrupt-record', segments: f.segments.length, cursor: f.cursor, corrupted_record_offset: victim.off, corrupted_event: victimPath,
     started: p2 !== null, start_error: startError, delivered_distinct_s3: got.paths.size, delivered_admin: got.admin, lost: lost.length,
     lost_is_the_corrupted_one: lost.length === 1 && lost[0] === victimPath, duplicates: got.duplicates, warnings: warns.map((w) => `${String(w['msg'])} ${JSON.stringify(w['lostEvents'] ?? '')}`),
-    all_but_one_delivered: done, duration_s: r1((Date.now() - started) / 1000),
+    wait_met: done, duration_s: r1((Date.now() - started) / 1000),
   }));
   assert.ok(p2, `the proxy starts with a corrupted spool record: ${startError}`);
   assert.ok(warns.length > 0, 'a warning about the spool is logged');
@@ -297,7 +314,7 @@ test('12d. corrupted cursor.json, restart: the proxy starts, warns, loses nothin
   await sleep(1500);
   const got = byPath(s.r, 'd');
   const lost = missing(got.paths, 'd', N);
-  const warns = p2 ? childLogs(p2.output).filter((l) => Number(l['level']) >= 40 && /cursor/i.test(String(l['msg']))) : [];
+  const warns = p2 ? childLogs(p2.output).filter((l) => atLeastWarn(l) && /cursor/i.test(String(l['msg']))) : [];
   t.diagnostic(summary({
     scenario: '12d-corrupt-cursor', had_cursor: hadCursor, cursor_before: before.toString('utf8'), received_at_kill: receivedAtKill, started: p2 !== null, start_error: startError,
     delivered_distinct_s3: got.paths.size, delivered_admin: got.admin, lost: lost.length, duplicates: got.duplicates, warnings: warns.map((w) => String(w['msg'])),
