@@ -8,17 +8,21 @@
 // X-Splunk-Request-Channel on HEC paths (400 code 10 when missing), gunzips Content-Encoding: gzip,
 // and keeps every event and every request in arrival order.
 //
-// Runtime control: setMode('ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow'), where 'down'
-// closes the listener and every socket (connections are refused) and any other mode reopens it on
-// the SAME port; rejectEventNumber(n) answers code 6 with invalid-event-number for the event whose
-// number is n (by default its `seq` field); setToken(t) changes the expected token.
+// Runtime control: setMode('ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow' | 'reject400'), where
+// 'down' closes the listener and every socket (connections are refused) and any other mode reopens it
+// on the SAME port, and 'reject400' answers every POST (after the auth check) with a bare
+// `400 Bad Request` in plain text, no HEC code (a generic endpoint refusing everything);
+// rejectEventNumber(n) answers code 6 with invalid-event-number for the event whose number is n (by
+// default its `seq` field); setPoison(n) answers 400 code 6 "Invalid data format" WITHOUT
+// invalid-event-number to any request that contains event n (nothing of it indexed);
+// setMaxContentLength(n) changes the 413 limit; setToken(t) changes the expected token.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 
-export type ReceiverMode = 'ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow';
+export type ReceiverMode = 'ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow' | 'reject400';
 
 export interface ReceivedRequest {
   method: string;
@@ -77,6 +81,10 @@ export interface HecReceiver {
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
   setMode(mode: ReceiverMode, opts?: ModeOptions): Promise<void>;
   rejectEventNumber(n: number | null): void;
+  /** Any request containing event number n gets 400 code 6 without invalid-event-number (null: off). */
+  setPoison(n: number | null): void;
+  /** Bodies larger than n bytes (after gunzip) get 413 (null: no limit). */
+  setMaxContentLength(n: number | null): void;
   setToken(token: string | undefined): void;
   close(): Promise<void>;
 }
@@ -153,6 +161,8 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
   let mode: ReceiverMode = 'ok';
   let modeOpts: ModeOptions = {};
   let rejected: number | null = null;
+  let poison: number | null = null;
+  let maxContentLength: number | null = opts.maxContentLength ?? null;
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
   const waiters = new Set<() => void>();
@@ -165,13 +175,13 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     for (const w of [...waiters]) w();
   };
 
-  const answer = (res: ServerResponse, rec: ReceivedRequest, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {
-    const text = JSON.stringify(body);
+  const answer = (res: ServerResponse, rec: ReceivedRequest, status: number, body: Record<string, unknown> | string, headers: Record<string, string> = {}): void => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
     rec.status = status;
     rec.reply = text;
     const send = (): void => {
       if (res.destroyed) return;
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', ...headers });
       res.end(text);
     };
     if (mode === 'slow') {
@@ -220,6 +230,7 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       if (!m || !schemeOk) return answer(res, rec, 401, { text: 'Invalid authorization', code: 3 });
       if (m[2] !== token) return answer(res, rec, 403, { text: 'Invalid token', code: 4 });
     }
+    if (mode === 'reject400') return answer(res, rec, 400, 'Bad Request');
     if (mode === '503') {
       const h: Record<string, string> = modeOpts.retryAfterSec !== undefined ? { 'retry-after': String(modeOpts.retryAfterSec) } : {};
       return answer(res, rec, 503, { text: 'Server is busy', code: 9 }, h);
@@ -237,7 +248,7 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
         return answer(res, rec, 400, { text: 'Invalid data format', code: 6 });
       }
     }
-    if (opts.maxContentLength !== undefined && body.length > opts.maxContentLength) {
+    if (maxContentLength !== null && body.length > maxContentLength) {
       return answer(res, rec, 413, { text: 'Content too large', code: 27 });
     }
     let values: unknown[];
@@ -250,6 +261,11 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       return answer(res, rec, 400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 0 });
     }
     if (values.length === 0) return answer(res, rec, 400, { text: 'No data', code: 5 });
+    if (poison !== null) {
+      const p = poison;
+      const has = values.some((v) => eventNumber(kind === 'event' ? (v as Record<string, unknown> | null)?.['event'] : v) === p);
+      if (has) return answer(res, rec, 400, { text: 'Invalid data format', code: 6 });
+    }
     const accepted: unknown[] = [];
     const acceptedEnv: Record<string, unknown>[] = [];
     for (let i = 0; i < values.length; i++) {
@@ -371,6 +387,12 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     },
     rejectEventNumber(n) {
       rejected = n;
+    },
+    setPoison(n) {
+      poison = n;
+    },
+    setMaxContentLength(n) {
+      maxContentLength = n;
     },
     setToken(t) {
       token = t;
