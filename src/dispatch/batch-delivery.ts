@@ -2,20 +2,33 @@
 // or dead-lettered) or the target fails. One decision per reply (retry-policy.ts); a refusal of the
 // data is bisected. The driver (driver.ts) schedules batches; this file only works one through.
 //
-// Bisect. 413 (too large): halves, in order, until they fit. Refused data: both halves are sent
-// before going deeper (breadth first), so that a receiver that accepts the good half proves early
-// that it takes data; one bad event in n then costs at most 1 + 2·ceil(log2 n) requests. But while
-// nothing of the batch has been accepted, a refusal may mean the target, not the events: after
-// REJECT_AFTER refusals with nothing accepted (three levels of halves), or a single event refused
-// by a receiver that has accepted nothing since it was enabled, the batch fails as `rejecting` and
-// its events are kept.
+// Bisect, depth first and in order: the first half is worked through before the second, so the
+// events the receiver takes still arrive in order. One bad event in n costs at most
+// 1 + 2·ceil(log2 n) requests (19 for 500) when the receiver is known to take data.
+//
+// A refused single event is dead-lettered only with proof that the receiver takes data: an event
+// accepted in this attempt, or the receiver's last request before it (hooks.proof). Without proof
+// the event is a suspect and the attempt ends `rejecting`: the target may be refusing everything,
+// so every event is kept. The next attempt sends the first suspect alone first: accepted, the
+// receiver has changed its mind (suspects cleared, everything sent in order); refused again, the
+// rest of the batch goes on (other suspects skipped), and once something is accepted every suspect
+// is sent alone once more and dead-lettered only if refused again. So an event is never
+// dead-lettered because the receiver refused everything, and a receiver that refuses everything
+// costs about log2(n) + 2 requests per attempt at backoff. A batch of nothing but suspects that has
+// been `rejecting` for REJECTING_BLAME_MS is blamed anyway, so that one bad event right after an
+// enable cannot hold up the target for ever. More than rejectAfter(n) refusals with nothing
+// accepted also ends an attempt `rejecting`.
 import type { Batch } from './batch.js';
 import type { Sink } from './sink.js';
 import type { FailureKind } from './health.js';
 import type { DeadLetterReason } from './dead-letter.js';
 
 /** Refused requests without one accepted event after which a batch's refusal means the target. */
-export const REJECT_AFTER = 7;
+export function rejectAfter(n: number): number {
+  return 2 + 2 * Math.ceil(Math.log2(Math.max(2, n)));
+}
+/** How long a batch of nothing but suspects may keep the target `rejecting` before they are blamed. */
+export const REJECTING_BLAME_MS = 5 * 60_000;
 
 export interface DeliveryFailure {
   kind: FailureKind;
@@ -37,27 +50,82 @@ export interface DeliveryHooks {
   refused(): void;
   /** Events [from, to) of `b` are refused for good (settle them). */
   deadLetter(b: Batch, from: number, to: number, reason: DeadLetterReason, statusCode: number | null, reply: string): void;
-  /** The receiver has accepted data since it was enabled (and since it last refused everything). */
-  everAccepted(): boolean;
+  /** The receiver's last request before this attempt was accepted: it takes data. */
+  proof(): boolean;
+  /** An event was dead-lettered on old proof: the next refusal needs fresh proof. */
+  doubt(): void;
   latency(ms: number): void;
 }
 
 /** Sends what is left of `b`. Resolves null when it is settled, or the failure that stopped it. */
 export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Promise<DeliveryFailure | null> {
+  let proof = false; // something of this batch was accepted in this attempt
+  let triedSuspect = false;
+  const confirming = new Set<number>();
+  const limit = rejectAfter(b.n);
+  let latencyMs: number | null = null;
+  const rejecting = (reason: string): DeliveryFailure => {
+    b.rejectingSince ||= Date.now();
+    return { kind: 'rejecting', reason: `${reason} (every event refused)`, delayMs: null, latencyMs };
+  };
+  /** The receiver takes data: every suspect is sent alone once more, first, and judged then. */
+  const proven = (): void => {
+    if (proof) return;
+    proof = true;
+    const ranges = b.unsettledRanges();
+    const again: Array<[number, number]> = [];
+    for (const [from, to] of ranges) for (let i = from; i < to; i++) if (b.isSuspect(i)) again.push([i, i + 1]);
+    if (again.length === 0) return;
+    for (const [i] of again) confirming.add(i);
+    // the rest of the todo list minus the suspects, after them
+    const rest: Array<[number, number]> = [];
+    for (const [from, to] of b.todo) {
+      let start = from;
+      for (let i = from; i < to; i++) {
+        if (!confirming.has(i)) continue;
+        if (i > start) rest.push([start, i]);
+        start = i + 1;
+      }
+      if (to > start) rest.push([start, to]);
+    }
+    b.todo = [...again, ...rest];
+  };
   while (b.todo.length > 0 && !b.abandoned) {
-    const [lo, hi] = b.todo[0];
+    let [lo, hi] = b.todo[0];
+    if (!proof && b.isSuspect(lo)) {
+      if (triedSuspect) {
+        // other suspects wait for proof; the rest of the batch goes on
+        if (hi - lo > 1) b.todo[0] = [lo + 1, hi];
+        else b.todo.shift();
+        continue;
+      }
+      triedSuspect = true;
+      if (hi - lo > 1) b.todo.splice(0, 1, [lo, lo + 1], [lo + 1, hi]);
+      hi = lo + 1;
+    }
     const count = hi - lo;
+    const wasSuspect = count === 1 && b.isSuspect(lo);
     const r = await sink.send(b.items, lo, hi, h.attempt());
     if (b.abandoned) return null;
     h.latency(r.latencyMs);
+    latencyMs = r.latencyMs;
     const d = r.decision;
     switch (d.action) {
       case 'retry':
       case 'unauthorized':
         return { kind: d.action, reason: d.reason, delayMs: d.delayMs, latencyMs: r.latencyMs };
       case 'success':
-        h.accepted(b, lo, hi, r.latencyMs);
         b.todo.shift();
+        if (wasSuspect && !confirming.has(lo)) {
+          // it takes what it refused before: the receiver changed, not the events
+          b.clearSuspects();
+          h.accepted(b, lo, hi, r.latencyMs);
+          b.todo = b.unsettledRanges();
+          proof = true;
+          break;
+        }
+        h.accepted(b, lo, hi, r.latencyMs);
+        proven();
         break;
       case 'partial': {
         const bad = lo + d.accepted;
@@ -66,6 +134,7 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
         h.deadLetter(b, bad, bad + 1, 'invalid_event', r.statusCode, r.reply);
         if (bad + 1 < hi) b.todo[0] = [bad + 1, hi];
         else b.todo.shift();
+        proven();
         break;
       }
       case 'dead-letter':
@@ -76,19 +145,25 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
       case 'split': {
         h.refused();
         const tooLarge = r.statusCode === 413;
-        const rejecting: DeliveryFailure = { kind: 'rejecting', reason: `${d.reason} (every event refused)`, delayMs: null, latencyMs: r.latencyMs };
-        if (count === 1) {
-          if (!tooLarge && !b.accepted && !h.everAccepted()) return rejecting;
-          h.deadLetter(b, lo, hi, tooLarge ? 'too_large' : 'invalid_event', r.statusCode, r.reply);
-          b.todo.shift();
-          break;
-        }
-        if (!tooLarge && !b.accepted && ++b.refusals >= REJECT_AFTER) return rejecting;
-        const mid = lo + Math.ceil(count / 2);
-        if (tooLarge) b.todo.splice(0, 1, [lo, mid], [mid, hi]);
-        else {
-          b.todo.shift();
-          b.todo.push([lo, mid], [mid, hi]);
+        if (!tooLarge && !proof && ++b.refusals > limit) return rejecting(d.reason);
+        b.todo.shift();
+        if (count > 1) {
+          const mid = lo + Math.ceil(count / 2);
+          b.todo.unshift([lo, mid], [mid, hi]);
+        } else if (tooLarge) {
+          h.deadLetter(b, lo, hi, 'too_large', r.statusCode, r.reply);
+        } else if (proof) {
+          h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
+        } else if (h.proof()) {
+          h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
+          h.doubt();
+        } else if (wasSuspect) {
+          // refused again, still without proof: it waits; the rest of the batch goes on
+        } else {
+          b.markSuspect(lo);
+          const blame = b.onlySuspectsLeft() && b.rejectingSince > 0 && Date.now() - b.rejectingSince >= REJECTING_BLAME_MS;
+          if (!blame) return rejecting(d.reason);
+          h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
         }
         break;
       }

@@ -23,9 +23,13 @@ export class Batch {
   accepted = false;
   /** Since it was last handed out: refused requests (bisect steps) while nothing was accepted. */
   refusals = 0;
+  /** When a delivery of this batch first ended `rejecting` (Date.now()), 0 while it has not. */
+  rejectingSince = 0;
   /** Handed to the spool at shutdown: whatever the request still in flight says is ignored. */
   abandoned = false;
   private readonly settled: Uint8Array;
+  /** Events refused alone while the receiver had not shown that it takes data (kept across attempts). */
+  private readonly suspect: Uint8Array;
 
   constructor(seq: number, items: QueueItems, source: BatchSource, endSeg: readonly number[] | null = null, endOff: readonly number[] | null = null) {
     this.seq = seq;
@@ -35,6 +39,7 @@ export class Batch {
     this.endSeg = endSeg;
     this.endOff = endOff;
     this.settled = new Uint8Array(this.n);
+    this.suspect = new Uint8Array(this.n);
     this.todo = this.n > 0 ? [[0, this.n]] : [];
   }
 
@@ -53,6 +58,31 @@ export class Batch {
     }
     this.settledCount += k;
     return k;
+  }
+
+  isSuspect(i: number): boolean {
+    return this.suspect[i] === 1;
+  }
+
+  markSuspect(i: number): void {
+    this.suspect[i] = 1;
+  }
+
+  /** Unsettled suspects, in order. */
+  suspectIndices(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.n; i++) if (this.suspect[i] === 1 && this.settled[i] === 0) out.push(i);
+    return out;
+  }
+
+  clearSuspects(): void {
+    this.suspect.fill(0);
+  }
+
+  /** Every event not settled yet is a suspect. */
+  onlySuspectsLeft(): boolean {
+    for (let i = 0; i < this.n; i++) if (this.settled[i] === 0 && this.suspect[i] === 0) return false;
+    return this.settledCount < this.n;
   }
 
   /** Unsettled events, as contiguous ranges in order (what a retry sends again). */

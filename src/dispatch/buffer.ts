@@ -16,6 +16,7 @@
 import { MemoryQueue, type QueueItems } from './memory-queue.js';
 import type { Spool } from './spool.js';
 import { Batch } from './batch.js';
+import { eventJsonText } from './event-slab.js';
 
 export type RefusedReason = 'queue_full' | 'spool_full' | 'spool_error';
 
@@ -29,6 +30,7 @@ export interface BatchLimits {
 
 /** Memory moved to the spool per step: small enough not to stall the event loop (about 1 ms). */
 export const SPILL_CHUNK_BYTES = 1024 * 1024;
+const MAX_REMEMBERED_SUSPECTS = 1000;
 
 export class EventBuffer {
   readonly mq: MemoryQueue;
@@ -38,6 +40,8 @@ export class EventBuffer {
   /** Spool batches handed out and not yet acknowledged to the spool, in read order. */
   private readonly window: Batch[] = [];
   private readAhead: Batch | null = null;
+  /** Events a bisect found refused without proof, moved to the spool with their batch (rare, bounded). */
+  private readonly suspects = new Set<string>();
   private reading = false;
   private seq = 0;
   /** When the oldest memory event not yet in a batch was pushed (performance.now()). */
@@ -161,7 +165,16 @@ export class EventBuffer {
     s.read(l.maxEvents, l.maxBytes, l.cost).then(
       (r) => {
         this.reading = false;
-        if (r && r.json.length > 0) this.readAhead = new Batch(this.seq++, r, 'spool', r.endSeg, r.endOff);
+        if (r && r.json.length > 0) {
+          const b = new Batch(this.seq++, r, 'spool', r.endSeg, r.endOff);
+          if (this.suspects.size > 0) {
+            for (let i = 0; i < b.n; i++) {
+              const text = eventJsonText(r.json[i]);
+              if (this.suspects.delete(text)) b.markSuspect(i);
+            }
+          }
+          this.readAhead = b;
+        }
         this.onReady();
       },
       () => {
@@ -194,6 +207,8 @@ export class EventBuffer {
       const items = b.unsettledItems();
       const acc = this.spoolItems(items);
       if (acc === items.json.length) {
+        // what its bisect learnt goes along: suspects are recognised when read back
+        for (const i of b.suspectIndices()) if (this.suspects.size < MAX_REMEMBERED_SUSPECTS) this.suspects.add(eventJsonText(b.items.json[i]));
         b.abandoned = true;
         return;
       }

@@ -65,8 +65,8 @@ export class Driver {
   private retryAttempt = 0;
   private nextRetryDelayMs = 0;
   private probeDue = false;
-  /** The receiver accepted events since this sink was set (and since it last rejected everything). */
-  private everAccepted = false;
+  /** The receiver's last request was accepted: proof that it takes data (batch-delivery.ts). */
+  private lastAccepted = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
@@ -131,7 +131,7 @@ export class Driver {
     }
     this.health.reset(sink !== null);
     this.retryAttempt = 0;
-    this.everAccepted = false;
+    this.lastAccepted = false;
     this.probeDue = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
@@ -315,7 +315,10 @@ export class Driver {
       accepting: (latencyMs) => this.noteAccepting(latencyMs, sink),
       refused: () => this.m.requests.inc(1, 'refused'),
       deadLetter: (b, from, to, reason, status, reply) => this.toDeadLetter(b, from, to, reason, status, reply, sink),
-      everAccepted: () => this.everAccepted,
+      proof: () => this.lastAccepted,
+      doubt: () => {
+        this.lastAccepted = false;
+      },
       latency: (ms) => this.m.latency.observe(ms / 1000),
     };
   }
@@ -331,7 +334,7 @@ export class Driver {
   /** The receiver took data: the target works (whatever it thought of some events). */
   private noteAccepting(latencyMs: number, sink: Sink): void {
     this.m.requests.inc(1, 'success');
-    this.everAccepted = true;
+    this.lastAccepted = true;
     if (sink !== this.sink) return;
     if (this.health.healthy && !this.health.failing) {
       this.health.success(latencyMs);
@@ -356,7 +359,7 @@ export class Driver {
     this.retryAttempt++;
     this.nextRetryDelayMs = f.delayMs ?? backoffDelay(this.retryAttempt - 1, this.backoff);
     this.probeDue = false;
-    if (f.kind === 'rejecting') this.everAccepted = false;
+    if (f.kind === 'rejecting') this.lastAccepted = false;
     if (prev === this.health.state) return;
     const st = this.health.state;
     const msg =
