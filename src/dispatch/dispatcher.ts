@@ -95,7 +95,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const d = new Driver({
       name: kind === 'webhook' ? 'audit webhook' : 'audit log file',
       buffer, logger: log, backoff: this.backoff, metrics,
-      drops: new ThrottledLog(log, every, 'audit events dropped (memory queue and spool full, or no room to keep them)'),
+      drops: new ThrottledLog(log, every, 'audit events lost, counted by reason (spool_full, queue_full, spool_error, spool_corrupt, dead_letter_full, ...)'),
       deadLetter: withDeadLetters ? this.deadLetter : null,
       deadLetters: withDeadLetters
         ? new ThrottledLog(log, every, 'audit events refused by the receiver: written to the dead-letter files', () => ({ dir: this.deadLetter.dir, lastReply: driver?.lastDeadLetterReply }))

@@ -85,7 +85,8 @@ test('receiver hanging: enqueue returns at once, drops are counted by reason onc
   assert.ok(c.dropped > 0, 'drops once memory and spool are full');
   const reasons = c.droppedByReason;
   assert.equal((reasons['queue_full'] ?? 0) + (reasons['spool_full'] ?? 0), c.dropped, JSON.stringify(reasons));
-  assert.ok(logs.count('audit events dropped') <= 2, `drop log lines: ${logs.count('audit events dropped')}`);
+  const dropLines = logs.count('audit events lost, counted by reason');
+  assert.ok(dropLines >= 1 && dropLines <= 2, `drops are logged, throttled: ${dropLines} log lines`);
   assert.match(d.status().lastError ?? '', /no reply within 300 ms/);
   t.diagnostic(`slowest enqueue ${slowest.toFixed(3)} ms; dropped ${JSON.stringify(reasons)}`);
   // the receiver answers again: whatever was kept is delivered, once and in order
