@@ -17,9 +17,15 @@ export function splitToken(token: string): { scheme: string | null; secret: stri
   return m ? { scheme: m[1]!, secret: m[2]!.trim() } : { scheme: null, secret: t };
 }
 
+/** Schemes shown in clear. Any other first word may be part of the secret ("secret word"): masked too. */
+const KNOWN_SCHEMES = new Set(['splunk', 'bearer', 'basic', 'token', 'apikey', 'api-key', 'digest']);
+
 export function redactToken(token: string | null | undefined): string | null {
   if (token === null || token === undefined) return null;
-  const { scheme, secret } = splitToken(token);
+  const split = splitToken(token);
+  const known = split.scheme !== null && KNOWN_SCHEMES.has(split.scheme.toLowerCase());
+  const scheme = known ? split.scheme : null;
+  const secret = known ? split.secret : token.trim();
   const tail = secret.length >= MIN_REVEAL_LENGTH ? secret.slice(-4) : '';
   return `${scheme ? `${scheme} ` : ''}${MASK}${tail}`;
 }

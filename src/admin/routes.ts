@@ -11,6 +11,7 @@ import type { Readiness } from './readiness.js';
 import { clearWebhook, saveWebhook, webhookFilePath } from './persisted-webhook.js';
 import { redactToken, scrub } from './redact.js';
 import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
+import { assertNotSelf } from './self-check.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -91,6 +92,7 @@ function isShutdown(err: unknown): boolean {
 
 async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   const cfg = validateEnableBody(r.body, ctx.self());
+  await assertNotSelf(cfg.endpoint, ctx.self());
   return serialized(async () => {
     const prev = ctx.control.webhookConfig();
     try {

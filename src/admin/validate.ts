@@ -94,35 +94,59 @@ function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-function isLoopbackOrAny(host: string): boolean {
-  const h = host.toLowerCase();
+/**
+ * One spelling per address: IPv4-mapped IPv6 (`::ffff:127.0.0.1`, which URL writes `::ffff:7f00:1`)
+ * becomes the IPv4 address; IPv6 is lower-cased without brackets.
+ */
+export function canonicalAddress(host: string): string {
+  const h = stripBrackets(host).toLowerCase();
+  const m = /^(?:0{0,4}:){0,5}:?ffff:(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/.exec(h);
+  if (!m) return h;
+  if (m[1]) return m[1];
+  const hi = parseInt(m[2]!, 16);
+  const lo = parseInt(m[3]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+export function isLoopbackOrAny(host: string): boolean {
+  const h = canonicalAddress(host);
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (h === '::' || h === '::1' || h === '0.0.0.0' || h === '0:0:0:0:0:0:0:1') return true;
-  if (/^127\./.test(h) || /^::ffff:127\./.test(h) || h === '::ffff:0.0.0.0') return true;
+  if (h === '::' || h === '::1' || h === '0.0.0.0' || h === '0:0:0:0:0:0:0:1' || h === '0:0:0:0:0:0:0:0') return true;
+  if (/^127\./.test(h) || /^0\./.test(h)) return true;
   return false;
 }
 
-function localAddresses(): Set<string> {
+/** The host name and every interface address of this machine, canonical. */
+export function localAddresses(): Set<string> {
   const out = new Set<string>([hostname().toLowerCase()]);
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.toLowerCase());
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(canonicalAddress(a.address));
   return out;
 }
 
 /**
- * True when `url` reaches `self`: same port, and the host is this machine (a loopback or unspecified
- * address, one of its interface addresses or its host name) or the listener's own host.
+ * True when `host` (a name or an address, as given or as resolved) on `port` reaches `self`: same
+ * port, and the host is this machine (a loopback or unspecified address, one of its interface
+ * addresses or its host name) or the listener's own host.
  */
-export function pointsAt(url: URL, self: SelfAddress): boolean {
-  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+export function addressIsSelf(host: string, port: number, self: SelfAddress): boolean {
   if (port !== self.port) return false;
-  const host = stripBrackets(url.hostname).toLowerCase();
-  const selfHost = stripBrackets(self.host).toLowerCase();
-  if (host === selfHost) return true;
+  const h = canonicalAddress(host);
+  const selfHost = canonicalAddress(self.host);
+  if (h === selfHost) return true;
   const selfIsAny = selfHost === '0.0.0.0' || selfHost === '::' || selfHost === '';
   const selfIsLoopback = isLoopbackOrAny(selfHost);
-  if (isLoopbackOrAny(host)) return selfIsAny || selfIsLoopback;
-  if (localAddresses().has(host)) return selfIsAny || host === selfHost;
+  if (isLoopbackOrAny(h)) return selfIsAny || selfIsLoopback;
+  if (localAddresses().has(h)) return selfIsAny || h === selfHost;
   return false;
+}
+
+export function urlPort(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+/** The literal check (no DNS): `url` names `self`. The enable route also resolves names (self-check.ts). */
+export function pointsAt(url: URL, self: SelfAddress): boolean {
+  return addressIsSelf(url.hostname, urlPort(url), self);
 }
 
 export function validateEndpoint(raw: unknown, self: readonly SelfAddress[]): string {

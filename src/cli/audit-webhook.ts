@@ -81,9 +81,23 @@ const SETTING_KEYS = [
   'requestTimeoutMs', 'caFile', 'clientCertFile', 'clientKeyFile', 'insecureSkipVerify', 'healthCheckIntervalMs',
 ];
 
+/**
+ * Text from the network (a receiver's reply, an error) made safe for a terminal: control
+ * characters (escape sequences, carriage returns, line breaks, C1) and line separators become
+ * visible escapes, so a reply can neither rewrite the screen nor forge lines of output.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    const code = c.charCodeAt(0);
+    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
 function rows(pairs: Array<[string, string]>, indent = '  '): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${indent}${k.padEnd(w)}  ${v}`).join('\n');
+  return pairs.map(([k, v]) => `${indent}${k.padEnd(w)}  ${printable(v)}`).join('\n');
 }
 
 /** Readable summary of the GET document. */
@@ -253,7 +267,7 @@ export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.P
     parsed = resolveOptions(verb.options, rest, env, { ignoreEnv: foreignEnv(verb.options, env) });
   } catch (err) {
     if (err instanceof ConfigError) {
-      o.err(`${PREFIX} ${name}: ${err.message}\n`);
+      o.err(`${PREFIX} ${name}: ${printable(err.message)}\n`);
       return 2;
     }
     throw err;
@@ -278,11 +292,11 @@ export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.P
     return await verb.run(client, v, o);
   } catch (err) {
     if (err instanceof AdminApiError) {
-      o.err(`${PREFIX} ${name}: ${err.message}\n`);
+      o.err(`${PREFIX} ${name}: ${printable(err.message)}\n`);
       return err.kind === 'protocol' && err.status === null ? 2 : 1;
     }
     if (err instanceof UsageError || err instanceof ConfigError) {
-      o.err(`${PREFIX} ${name}: ${err.message.replace(`${PREFIX} ${name}: `, '')}\n`);
+      o.err(`${PREFIX} ${name}: ${printable(err.message.replace(`${PREFIX} ${name}: `, ''))}\n`);
       return 2;
     }
     throw err;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startBackend, bucketName, type TestBackend } from '../helpers/backend.js';
@@ -284,6 +285,12 @@ describe('admin API (real proxy process)', () => {
       { name: 'endpoint = the admin listener', body: enableBody({ endpoint: `${env.admin}/services/collector/event` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
       { name: 'endpoint = the admin listener via localhost', body: enableBody({ endpoint: `http://localhost:${adminPort}/api/v1/audit-webhook/enable` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
       { name: 'endpoint = the S3 listener', body: enableBody({ endpoint: `http://127.0.0.1:${s3Port}/bucket` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
+      // however it is spelled: IPv4-mapped IPv6 (URL writes it ::ffff:7f00:1), the machine's name, another loopback
+      { name: 'endpoint = the S3 listener as [::ffff:7f00:1]', body: enableBody({ endpoint: `http://[::ffff:7f00:1]:${s3Port}/bucket` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
+      { name: 'endpoint = the S3 listener as [::ffff:127.0.0.1]', body: enableBody({ endpoint: `http://[::ffff:127.0.0.1]:${s3Port}/bucket` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
+      { name: 'endpoint = the S3 listener by host name', body: enableBody({ endpoint: `http://${hostname()}:${s3Port}/bucket` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
+      { name: 'endpoint = the S3 listener as 127.1.2.3', body: enableBody({ endpoint: `http://127.1.2.3:${s3Port}/bucket` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
+      { name: 'endpoint = the admin listener as [0:0:0:0:0:ffff:7f00:1]', body: enableBody({ endpoint: `http://[0:0:0:0:0:ffff:7f00:1]:${adminPort}/` }), status: 400, code: 'endpoint_is_self', field: 'endpoint' },
       { name: 'client cert without key', body: enableBody({ clientCertFile: '/tmp/c.pem' }), status: 400, code: 'missing_field', field: 'clientKeyFile' },
       { name: 'unreadable CA file', body: enableBody({ endpoint: `https://127.0.0.1:${env.hec.port}/services/collector/event`, caFile: '/nonexistent/ca.pem' }), status: 400, code: 'webhook_rejected' },
       { name: 'disable with a setting', path: '/api/v1/audit-webhook/disable', body: { force: true }, status: 400, code: 'unknown_field', field: 'force' },

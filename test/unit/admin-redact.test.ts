@@ -1,4 +1,5 @@
 // How tokens are shown: scheme + "****" + last 4 of a long secret; short secrets fully masked.
+import { printable, summarize } from '../../src/cli/audit-webhook.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -17,6 +18,13 @@ test('bare tokens: "****" and the last four; short ones fully masked', () => {
   assert.equal(redactToken('x'.repeat(MIN_REVEAL_LENGTH - 1)), '****');
   assert.equal(redactToken(null), null);
   assert.equal(redactToken(undefined), null);
+});
+
+test('a token with an inner space that is not a known scheme keeps nothing of either part', () => {
+  assert.equal(redactToken('secretword more'), '****');
+  assert.equal(redactToken('secretword moresecretmoresecret'), '****cret');
+  assert.ok(!redactToken('hunter2 B5A79AAD-D822-46CC-80D1-819F80D7BFB0')!.includes('hunter2'));
+  assert.equal(redactToken('bearer abcdefghijklmnopqrstuvwxyz'), 'bearer ****wxyz', 'known schemes in any case');
 });
 
 test('splitToken separates an HTTP auth scheme from the credentials', () => {
@@ -45,4 +53,15 @@ test('scrub removes the whole token and its secret part from free text', () => {
   const tok = 'Splunk B5A79AAD-D822-46CC-80D1-819F80D7BFB0';
   assert.equal(scrub(`got ${tok} and B5A79AAD-D822-46CC-80D1-819F80D7BFB0`, tok), 'got [REDACTED] and [REDACTED]');
   assert.equal(scrub('nothing here', tok, null, undefined), 'nothing here');
+});
+
+test('receiver text printed by the CLI cannot drive the terminal: control characters and line separators are escaped', () => {
+  const reply = 'ok\u001b[2J\u001b]0;pwned\u0007\r\nfake line\u2028x\u0085y\tz';
+  const shown = printable(reply);
+  assert.doesNotMatch(shown, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  assert.equal(shown, 'ok\\x1b[2J\\x1b]0;pwned\\x07\\r\\nfake line\\u2028x\\x85y\\tz');
+  const doc = { enabled: true, endpoint: 'http://h/', authToken: '****', format: 'ndjson', status: { state: 'down', lastError: 'HTTP 500: \u001b[31mred\nforged: line' } };
+  const text = summarize(doc);
+  assert.ok(!text.includes('\u001b'), 'no escape sequence reaches the terminal');
+  assert.match(text, /last error +HTTP 500: \\x1b\[31mred\\nforged: line/);
 });

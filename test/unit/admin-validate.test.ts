@@ -75,6 +75,9 @@ test('bad bodies: 400 with a code and a message naming the field', () => {
     [{ ...GOOD, endpoint: 'http://[::1]:9081/' }, 'endpoint_is_self', 'endpoint'],
     [{ ...GOOD, endpoint: 'http://0.0.0.0:9081/' }, 'endpoint_is_self', 'endpoint'],
     [{ ...GOOD, endpoint: 'http://127.0.0.1:9080/' }, 'endpoint_is_self', 'endpoint'],
+    [{ ...GOOD, endpoint: 'http://[::ffff:127.0.0.1]:9080/' }, 'endpoint_is_self', 'endpoint'],
+    [{ ...GOOD, endpoint: 'http://[::ffff:7f00:1]:9081/' }, 'endpoint_is_self', 'endpoint'],
+    [{ ...GOOD, endpoint: 'http://[::ffff:0:0]:9081/' }, 'endpoint_is_self', 'endpoint'],
   ];
   for (const [body, code, field] of cases) {
     const e = refused(body);
