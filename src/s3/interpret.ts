@@ -85,7 +85,6 @@ function keyProblem(key: string): string | null {
 export function interpretRequest(url: string, rawHeaders: readonly string[], policy: InterpretPolicy): Interpretation {
   let target = url;
   const hosts = hostHeaders(rawHeaders);
-  if (hosts.length > 1) return badRequest(target, 'The request has more than one Host header', 'send exactly one');
   const host = hosts[0];
 
   // Absolute-form (RFC 9112 3.2.2): rewritten to origin-form when it names the Host's own authority.
@@ -105,6 +104,7 @@ export function interpretRequest(url: string, rawHeaders: readonly string[], pol
       // Never repeated anywhere: the request is recorded with its origin-form target only.
       return badUri(rest, 'the request target carries userinfo (user:password@)', 'send credentials in the Authorization header');
     }
+    if (hosts.length > 1) return badRequest(rest, 'The request has more than one Host header', 'send exactly one');
     if (proto !== 'http' && proto !== 'https') return badUri(rest, `the request target has scheme "${proto}"`, 'send an origin-form target');
     const def = proto === 'https' ? '443' : '80';
     if (host === undefined || hostPort(authority, def) !== hostPort(host, def)) {
@@ -113,6 +113,7 @@ export function interpretRequest(url: string, rawHeaders: readonly string[], pol
     }
     target = rest;
   }
+  if (hosts.length > 1) return badRequest(target, 'The request has more than one Host header', 'send exactly one');
 
   if (host !== undefined) {
     const trimmed = host.trim();
