@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import {
   classify, deleteEntryId, errorCodeForStatus, parseAuth, parseDeleteObjectsRequest, parseDeleteObjectsResult,
-  parseS3ErrorBody, parseTarget, redactHeaders, redactQuery, type S3RequestInput,
+  parseS3ErrorBody, parseTarget, redactHeaders, redactQuery, type HostRules, type S3RequestInput,
 } from '../s3/index.js';
 import type { RequestObservation } from '../proxy/observation.js';
 import type { AuditEvent, DeleteObjectsEntry } from './event.js';
@@ -13,6 +13,8 @@ import { uuidv7 } from './uuidv7.js';
 
 export interface EventContext {
   virtualHostDomains: readonly string[];
+  /** The proxy's host rules (src/proxy/interpret-policy.ts); without them only virtualHostDomains count. */
+  hostRules?: HostRules | null;
   trustedProxies: TrustedProxies;
   requestHeaders: readonly string[];
   responseHeaders: readonly string[];
@@ -58,9 +60,9 @@ function deleteObjectsEntries(obs: RequestObservation): { objects: DeleteObjects
 }
 
 /** Just the API name: what metrics need when no audit target is enabled (no event is built). */
-export function apiNameOf(obs: RequestObservation, virtualHostDomains: readonly string[]): string {
+export function apiNameOf(obs: RequestObservation, virtualHostDomains: readonly string[], hostRules: HostRules | null = null): string {
   const req = obs.req;
-  return classify({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, virtualHostDomains }).apiName;
+  return classify({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, virtualHostDomains, hostRules }).apiName;
 }
 
 export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEvent {
@@ -68,6 +70,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
   const headers = req.headers;
   const input: S3RequestInput = {
     method: req.method ?? '', url: req.url ?? '/', headers, virtualHostDomains: ctx.virtualHostDomains,
+    hostRules: ctx.hostRules ?? null,
   };
   const target = parseTarget(input);
   const info = classify(input, target);
@@ -115,6 +118,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
       copySource: info.copySource,
       objects: dels ? dels.objects : null,
       objectsTruncated: dels ? dels.truncated : false,
+      problem: obs.targetProblem ?? info.problem,
     },
     request: {
       id: obs.id,

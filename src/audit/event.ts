@@ -44,6 +44,9 @@ export interface AuditEvent {
     objects: DeleteObjectsEntry[] | null;
     /** DeleteObjects only: true when the list was cut to the capture limit. */
     objectsTruncated: boolean;
+    /** Why the target could not be read exactly (the request was refused, or forwarded with the raw
+     * text kept), or null. Optional: added in a later release of schema version 1. */
+    problem?: string | null;
   };
   request: {
     /** Proxy-assigned request id. */

@@ -6,6 +6,7 @@ import { apiNameOf, buildEvent, type EventContext } from './build-event.js';
 import { TrustedProxies } from './client-address.js';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
+import { hostRulesFromConfig } from '../proxy/interpret-policy.js';
 
 /** Per-request numbers for the admin plane's Prometheus metrics. */
 export interface RequestMetricsSink {
@@ -15,7 +16,7 @@ export interface RequestMetricsSink {
 /** What events are built with, from serve's settings (one place for both process models). */
 export function eventContextFromConfig(config: ServeConfig, hostName: string): EventContext {
   return {
-    virtualHostDomains: config.virtualHostDomains, trustedProxies: new TrustedProxies(config.trustedProxies),
+    virtualHostDomains: config.virtualHostDomains, hostRules: hostRulesFromConfig(config), trustedProxies: new TrustedProxies(config.trustedProxies),
     requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
     hostName,
   };
@@ -41,7 +42,7 @@ export class AuditObserver implements RequestObserver {
     if (!active) {
       if (this.metrics !== null) {
         const ms = (obs.endMono >= 0 ? obs.endMono : performance.now()) - obs.startMono;
-        this.metrics.observe(apiNameOf(obs, this.ctx.virtualHostDomains), obs.statusCode, obs.outcome, ms);
+        this.metrics.observe(apiNameOf(obs, this.ctx.virtualHostDomains, this.ctx.hostRules ?? null), obs.statusCode, obs.outcome, ms);
       }
       return;
     }

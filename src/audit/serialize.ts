@@ -72,7 +72,7 @@ export function serializeEvent(e: AuditEvent): string {
     ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber) +
     ',"copySource":' + (a.copySource === null ? 'null' : JSON.stringify(a.copySource)) +
     ',"objects":' + (a.objects === null ? 'null' : JSON.stringify(a.objects)) +
-    ',"objectsTruncated":' + a.objectsTruncated +
+    ',"objectsTruncated":' + a.objectsTruncated + (a.problem === undefined ? '' : ',"problem":' + str(a.problem)) +
     '},"request":{"id":' + str(q.id) + ',"method":' + str(q.method) + ',"path":' + str(q.path) +
     ',"query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) +
     ',"contentLength":' + num(q.contentLength) + ',"decodedContentLength":' + num(q.decodedContentLength) +

@@ -60,7 +60,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   let embedded: EmbeddedStore | null = null;
   let proxy: ProxyServer;
   try {
-    embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+    embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains, config.hostBucketCname);
     proxy = await startProxy({ config, backend: config.backend ?? embedded!.origin, logger, observer, gate });
   } catch (err) {
     // e.g. the port is taken: close what started, so the process ends with the error, not hangs.

@@ -12,6 +12,12 @@ export interface ServeConfig {
   backend: string | null;
   dataDir: string;
   virtualHostDomains: string[];
+  /** Extra Host names read as path style (the loopback names, the machine's and the listener's always are). */
+  pathStyleHosts: string[];
+  /** An unknown Host is the bucket name (CNAME buckets, as AWS S3 and s3rver read it). */
+  hostBucketCname: boolean;
+  /** Forward dot segments, empty segments, a raw '#' and backslashes as literal key characters. */
+  literalPaths: boolean;
   tlsCert: string | null;
   tlsKey: string | null;
   backendCa: string | null;
@@ -62,7 +68,10 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9080 }, help: 'S3 listener address' },
   { name: 'backend', kind: 'url', arg: 'url', help: 'S3 backend origin (omit to use the embedded local store)' },
   { name: 'data-dir', kind: 'string', arg: 'dir', default: 'data', help: 'spool, state, generated tokens, embedded store' },
-  { name: 'virtual-host-domain', kind: 'string', arg: 'domain', repeatable: true, default: [], help: 'base domain for virtual-hosted-style requests' },
+  { name: 'virtual-host-domain', kind: 'string', arg: 'domain', repeatable: true, default: [], help: 'base domain for virtual-hosted-style requests ("*" = one label; s3.amazonaws.com also covers its regional, dual-stack and dash forms)' },
+  { name: 'path-style-host', kind: 'string', arg: 'name', repeatable: true, default: [], help: 'Host name (or *.suffix) clients use for path-style requests, besides localhost, 127.0.0.1, [::1], the listener address, the machine\'s host name and any IP address' },
+  { name: 'host-bucket-cname', kind: 'boolean', default: false, help: 'read an unknown Host as the bucket name (CNAME buckets: AWS S3, s3rver); otherwise such requests are refused' },
+  { name: 'literal-paths', kind: 'boolean', default: false, help: 'forward "."/".." and empty path segments, a raw "#" and backslashes as literal key characters (only for backends that keep them); otherwise refused' },
   { name: 'tls-cert', kind: 'string', arg: 'file', help: 'serve HTTPS with this certificate (PEM)' },
   { name: 'tls-key', kind: 'string', arg: 'file', help: 'private key for --tls-cert (PEM)' },
   { name: 'backend-ca', kind: 'string', arg: 'file', help: 'CA bundle to trust for an HTTPS backend' },
@@ -111,6 +120,9 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     backend: str('backend'),
     dataDir: resolve(v['data-dir'] as string),
     virtualHostDomains: (v['virtual-host-domain'] as string[]).map((d) => d.toLowerCase()),
+    pathStyleHosts: (v['path-style-host'] as string[]).map((d) => d.toLowerCase()),
+    hostBucketCname: v['host-bucket-cname'] as boolean,
+    literalPaths: v['literal-paths'] as boolean,
     tlsCert: str('tls-cert'),
     tlsKey: str('tls-key'),
     backendCa: str('backend-ca'),

@@ -35,8 +35,10 @@ interface S3rverInstance {
 /**
  * @param virtualHostDomains base domains clients use for virtual-hosted-style requests; s3rver
  *   recognises `<bucket>.s3.<serviceEndpoint>`, so "s3.example.com" becomes serviceEndpoint "example.com".
+ * @param cnameBuckets --host-bucket-cname: s3rver reads an unknown Host as a bucket only then, so it
+ *   reads every --path-style-host name as the proxy does.
  */
-export async function startEmbeddedStore(dataDir: string, virtualHostDomains: readonly string[] = []): Promise<EmbeddedStore> {
+export async function startEmbeddedStore(dataDir: string, virtualHostDomains: readonly string[] = [], cnameBuckets = false): Promise<EmbeddedStore> {
   const directory = join(dataDir, 's3');
   mkdirSync(directory, { recursive: true });
   const S3rver = require('@20minutes/s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
@@ -46,6 +48,7 @@ export async function startEmbeddedStore(dataDir: string, virtualHostDomains: re
     port: 0,
     silent: true,
     directory,
+    vhostBuckets: cnameBuckets,
     ...(domain ? { serviceEndpoint: domain.startsWith('s3.') ? domain.slice(3) : domain } : {}),
   });
   const addr = await server.run();

@@ -71,6 +71,8 @@ export class RequestObservation {
   /** Outcome of signature verification when enabled: true/false, else null. */
   signatureVerified: boolean | null = null;
   signatureProblem: string | null = null;
+  /** Why the request target or Host could not be read as the backend reads it (a refusal), or null. */
+  targetProblem: string | null = null;
 
   constructor(id: string, req: ObservedRequest) {
     this.id = id;

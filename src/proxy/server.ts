@@ -13,6 +13,8 @@ import { nextRequestId } from './request-id.js';
 import { rawS3Error, sendS3Error } from './s3-error-reply.js';
 import type { RequestGate } from './gate.js';
 import { ConfigError } from '../errors.js';
+import { interpretRequest } from '../s3/index.js';
+import { interpretPolicyFromConfig } from './interpret-policy.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
@@ -66,9 +68,6 @@ function isDeleteObjects(req: IncomingMessage): boolean {
   return q !== -1 && /[?&]delete(?:=|&|$)/.test((req.url ?? '').slice(q));
 }
 
-/** A '%' not followed by two hex digits. */
-const INVALID_PERCENT = /%(?![0-9A-Fa-f]{2})/;
-
 /** The URL a client on this host uses for the S3 listener (a wildcard address becomes loopback). */
 export function listenerUrl(cfg: ServeConfig, port: number): string {
   const scheme = cfg.tlsCert ? 'https' : 'http';
@@ -80,6 +79,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const { config: cfg, logger, observer } = opts;
   const gate = opts.gate ?? null;
   const pool = backendPool(cfg, opts.backend);
+  const interpretPolicy = interpretPolicyFromConfig(cfg);
   let active = 0;
   const idle: Array<() => void> = [];
 
@@ -122,6 +122,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
+    // One reading shared with the backend, or a refusal (src/s3/interpret.ts): absolute-form targets
+    // become origin-form (userinfo never survives), ambiguous Hosts and paths are answered here.
+    const reading = interpretRequest(req.url ?? '/', req.rawHeaders, interpretPolicy);
+    req.url = reading.url;
+    if (reading.refusal !== null) {
+      obs.targetProblem = reading.refusal.reason;
+      rejectRequest(req, res, obs, reading.refusal.status, reading.refusal.code, reading.refusal.message);
+      return;
+    }
     if (observer.capturing) {
       if (isDeleteObjects(req)) {
         obs.requestCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
@@ -131,11 +140,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
         obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT);
         obs.captureSuccessBody = mayHideError(req);
       }
-    }
-    if (INVALID_PERCENT.test(req.url ?? '')) {
-      // As S3 answers it; the backend would refuse it anyway, and the key could not be audited.
-      rejectRequest(req, res, obs, 400, 'InvalidURI', "Couldn't parse the specified URI.");
-      return;
     }
     if (gate === null) {
       if (expectsContinue) res.writeContinue();

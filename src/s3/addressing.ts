@@ -1,6 +1,7 @@
 // Where an S3 request points: bucket, key, addressing style and query, from the raw request
 // target and Host header. Pure and total: never throws, whatever the client sent.
 import type { AddressingStyle, S3RequestInput } from './types.js';
+import { HostRules } from './host-rules.js';
 
 export interface S3Target {
   bucket: string | null;
@@ -125,7 +126,16 @@ export function parseTarget(input: S3RequestInput): S3Target {
   if (parsed.bad) problems.push('invalid percent-encoding in query string; raw text kept');
 
   const host = authority !== null ? hostName(authority) : hostName(headers.host);
-  const vBucket = host.length > 0 && domains.length > 0 ? virtualBucket(host, domains) : null;
+  let vBucket: string | null;
+  const rules = input?.hostRules;
+  if (rules instanceof HostRules) {
+    // The proxy's own reading (the one it refuses requests by): listed names, CNAME buckets.
+    const reading = rules.read(host);
+    vBucket = reading.kind === 'virtual' || reading.kind === 'cname' ? reading.bucket : null;
+    if (reading.kind === 'unknown') problems.push(reading.reason);
+  } else {
+    vBucket = host.length > 0 && domains.length > 0 ? virtualBucket(host, domains) : null;
+  }
 
   if (!path.startsWith('/')) {
     problems.push('request target does not start with "/"');

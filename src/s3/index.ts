@@ -4,6 +4,8 @@ export type {
 } from './types.js';
 export { parseTarget, parseQuery, percentDecode, splitTarget, hostName, type S3Target } from './addressing.js';
 export { classify, parseCopySource } from './classify.js';
+export { HostRules, LOOPBACK_NAMES, isIpLiteral, type HostReading, type HostRulesSpec } from './host-rules.js';
+export { interpretRequest, type InterpretPolicy, type Interpretation, type Refusal } from './interpret.js';
 export { API_RULES, API_LEVEL, type ApiRule, type TargetLevel } from './api-rules.js';
 export { parseAuth, payloadSigningOf } from './auth.js';
 export { redactQuery, redactHeaders, isSecretQueryName, isNeverLoggedHeader, REDACTED } from './redact.js';

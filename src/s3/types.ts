@@ -1,5 +1,6 @@
 // What the proxy understands about an S3 request before it is forwarded.
 // Produced by src/s3 (pure functions, no I/O), consumed by src/audit.
+import type { HostRules } from './host-rules.js';
 
 /** How the client authenticated, as seen on the wire (never verified unless auth.verified is set). */
 export type AuthType =
@@ -68,4 +69,7 @@ export interface S3RequestInput {
   headers: Record<string, string | string[] | undefined>;
   /** Base domains for virtual-hosted-style addressing, e.g. ["s3.example.com"]. */
   virtualHostDomains: readonly string[];
+  /** The proxy's host rules (path-style names, virtual-host patterns, CNAME buckets); when set they
+   * replace virtualHostDomains for reading the Host. */
+  hostRules?: HostRules | null;
 }

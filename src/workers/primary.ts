@@ -152,7 +152,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     return slot;
   };
 
-  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains);
+  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains, config.hostBucketCname);
   if (embedded) backend = embedded.origin;
   const killAll = async (): Promise<void> => {
     stopping = true;

@@ -24,7 +24,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 const rgwScript = path.join(here, 'rgw.sh');
 const installScript = path.join(here, 'install-deps.sh');
-const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js'];
+const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js'];
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
 const say = (msg) => process.stderr.write(`ceph-tier: ${msg}\n`);

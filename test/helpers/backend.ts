@@ -13,6 +13,8 @@ export interface TestBackend {
   accessKeyId: string;
   secretAccessKey: string;
   kind: 's3rver' | 'ceph' | 'external';
+  /** s3rver only: its data directory (what it stored is visible there). */
+  directory?: string;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startBackend(opts: { serviceEndpoint?: string } = {}): Pro
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     kind: 's3rver',
+    directory: dir,
     async close() {
       await server.close().catch(() => {});
       rmSync(dir, { recursive: true, force: true });

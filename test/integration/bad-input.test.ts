@@ -32,7 +32,8 @@ describe('bad requests at the S3 listener', () => {
   const sink = new CollectingSink();
   before(async () => {
     sniff = await startSniffBackend();
-    proxy = await startInProcessProxy(['--backend', sniff.url, '--client-headers-timeout', '1s'], { parts: { sink } });
+    // The raw requests say "Host: x": a path-style name of this proxy.
+    proxy = await startInProcessProxy(['--backend', sniff.url, '--client-headers-timeout', '1s', '--path-style-host', 'x'], { parts: { sink } });
   });
   after(async () => { await proxy?.close(); await sniff?.close(); });
 

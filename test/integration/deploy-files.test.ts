@@ -94,6 +94,8 @@ test('serve accepts the environment the image and docker-compose.yml give the pr
   assert.deepEqual(cfg.adminListen, { host: '0.0.0.0', port: 9081 });
   assert.equal(cfg.backend, 'http://minio:9000');
   assert.equal(cfg.dataDir, '/data');
+  assert.ok(cfg.pathStyleHosts.includes('proxy'), 'the compose proxy serves "proxy" (AWS_ENDPOINT_URL of the traffic service) as path style');
+  assert.equal(new URL(serviceEnv(serviceBlock(read('docker-compose.yml'), 'traffic'))['AWS_ENDPOINT_URL']!).hostname, 'proxy');
   assert.ok(cfg.adminToken, 'the compose proxy has an admin token');
   assert.equal(cfg.adminToken, serviceEnv(serviceBlock(read('docker-compose.yml'), 'audit-init'))['S3AP_ADMIN_TOKEN'], 'audit-init uses the proxy\'s admin token');
 });
@@ -108,6 +110,10 @@ test('serve accepts the environment the Kubernetes StatefulSet gives it', () => 
   const cfg = loadServeConfig([], env);
   assert.equal(cfg.dataDir, '/data');
   assert.deepEqual(cfg.adminListen, { host: '0.0.0.0', port: 9081 });
+  // The Service names (services.yaml) are path-style names of the proxy.
+  assert.ok(cfg.pathStyleHosts.includes('s3-audit-proxy'), 'the Service name is a path-style host');
+  assert.ok(cfg.pathStyleHosts.includes('s3-audit-proxy.$(pod_namespace).svc.cluster.local'), 'and its cluster DNS name (namespace filled in by Kubernetes)');
+  assert.match(text, /- name: POD_NAMESPACE\n\s+valueFrom:\n\s+fieldRef:\n\s+fieldPath: metadata\.namespace\n\s+- name: S3AP_PATH_STYLE_HOST/, 'POD_NAMESPACE is defined before it is used');
   assert.match(text, /path: \/healthz\n\s+port: admin/);
   assert.match(text, /path: \/readyz\n\s+port: admin/);
   assert.match(text, /readOnlyRootFilesystem: true/);

@@ -41,7 +41,8 @@ describe('forwarding on the wire', () => {
 
   before(async () => {
     backend = await startSniffBackend();
-    proxy = await startInProcessProxy(['--backend', backend.url, '--backend-headers-timeout', '400ms']);
+    // One test sends a path-style request with "Host: my.bucket.example.com:1234": a name of this proxy.
+    proxy = await startInProcessProxy(['--backend', backend.url, '--backend-headers-timeout', '400ms', '--path-style-host', 'my.bucket.example.com']);
   });
   after(async () => { await proxy?.close(); await backend?.close(); });
 
