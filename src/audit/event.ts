@@ -42,8 +42,12 @@ export interface AuditEvent {
     copySource: CopySource | null;
     /** DeleteObjects only: the keys asked for, with their per-key result. */
     objects: DeleteObjectsEntry[] | null;
-    /** DeleteObjects only: true when the list was cut to the capture limit. */
+    /** DeleteObjects only: true when the request listed more than 1000 objects (S3 refuses such a
+     * request as a whole; the first 1000 are listed). */
     objectsTruncated: boolean;
+    /** DeleteObjects only (absent otherwise): entries left out of `objects` because the proxy-wide
+     * capture memory bound was reached. */
+    objectsSkipped?: number;
   };
   request: {
     /** Proxy-assigned request id. */

@@ -73,6 +73,7 @@ export function serializeEvent(e: AuditEvent): string {
     ',"copySource":' + (a.copySource === null ? 'null' : JSON.stringify(a.copySource)) +
     ',"objects":' + (a.objects === null ? 'null' : JSON.stringify(a.objects)) +
     ',"objectsTruncated":' + a.objectsTruncated +
+    (a.objectsSkipped === undefined ? '' : ',"objectsSkipped":' + num(a.objectsSkipped)) +
     '},"request":{"id":' + str(q.id) + ',"method":' + str(q.method) + ',"path":' + str(q.path) +
     ',"query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) +
     ',"contentLength":' + num(q.contentLength) + ',"decodedContentLength":' + num(q.decodedContentLength) +

@@ -8,7 +8,8 @@ import { Pool } from 'undici';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import { forward, type ForwardContext } from './forward.js';
-import { BodyCapture, RequestObservation, type RequestObserver } from './observation.js';
+import { BodyCapture, CaptureAccount, captureBudget, RequestObservation, type RequestObserver } from './observation.js';
+import { DeleteObjectsRequestStream, DeleteObjectsResultStream } from '../s3/index.js';
 import { nextRequestId } from './request-id.js';
 import { rawS3Error, sendS3Error } from './s3-error-reply.js';
 import type { RequestGate } from './gate.js';
@@ -16,8 +17,6 @@ import { ConfigError } from '../errors.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
-/** A DeleteObjects request lists at most 1000 keys: about 1 MiB of XML at worst. */
-export const DELETE_CAPTURE_LIMIT = 1024 * 1024;
 
 export interface ProxyServer {
   readonly server: http.Server;
@@ -66,6 +65,12 @@ function isDeleteObjects(req: IncomingMessage): boolean {
   return q !== -1 && /[?&]delete(?:=|&|$)/.test((req.url ?? '').slice(q));
 }
 
+/** An aws-chunked body (SigV4 streaming upload): its framing is removed before the body is read. */
+function isAwsChunked(req: IncomingMessage): boolean {
+  const sha = req.headers['x-amz-content-sha256'];
+  return (typeof sha === 'string' && sha.startsWith('STREAMING-')) || /aws-chunked/i.test(String(req.headers['content-encoding'] ?? ''));
+}
+
 /** A '%' not followed by two hex digits. */
 const INVALID_PERCENT = /%(?![0-9A-Fa-f]{2})/;
 
@@ -98,6 +103,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     } catch (err) {
       logger.error({ err, reqId: obs.id }, 'audit observer failed');
     }
+    obs.releaseCaptures();
   };
 
   const ctx: ForwardContext = {
@@ -123,12 +129,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
     if (observer.capturing) {
+      // Captures draw on one process-wide bound (captureBudget), not a fixed size per request.
+      const account = obs.captureAccount = new CaptureAccount(captureBudget);
+      obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT, account);
       if (isDeleteObjects(req)) {
-        obs.requestCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
-        obs.responseCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
-        obs.captureSuccessBody = true;
+        // Read incrementally as the bodies stream: no copy, no size cap (see src/s3/delete-objects.ts).
+        obs.deleteRequest = new DeleteObjectsRequestStream({ awsChunked: isAwsChunked(req), memory: account });
+        obs.deleteResult = new DeleteObjectsResultStream(account);
       } else {
-        obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT);
         obs.captureSuccessBody = mayHideError(req);
       }
     }
