@@ -84,8 +84,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
   }
 
   const socket = obs.socket;
-  const peer = socket.remoteAddress ?? '';
-  const client = ctx.trustedProxies.clientAddress(peer, headers);
+  const client = ctx.trustedProxies.clientAddress(obs.peerAddress, headers);
   const tlsSocket = (socket as Partial<TLSSocket>).encrypted ? (socket as TLSSocket) : null;
   const dels = info.apiName === 'DeleteObjects' ? deleteObjectsEntries(obs, errorCode) : null;
   const endMono = obs.endMono >= 0 ? obs.endMono : performance.now();
@@ -140,7 +139,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
       verified: obs.signatureVerified,
       problem: obs.signatureProblem ?? auth.problem,
     },
-    client: { ip: client.ip, port: socket.remotePort ?? null, peerIp: client.peerIp },
+    client: { ip: client.ip, port: obs.peerPort, peerIp: client.peerIp },
     tls: tlsSocket ? { version: tlsSocket.getProtocol?.() ?? null, cipher: tlsSocket.getCipher?.()?.name ?? null } : null,
     bytes: { received: obs.bytesReceived, sent: obs.bytesSent },
     timing: {

@@ -88,6 +88,9 @@ export class RequestObservation {
   readonly req: ObservedRequest;
   /** Captured at the start: undici detaches req.socket once it has consumed the body. */
   readonly socket: Socket;
+  /** The peer's address and port, read when the request starts (a socket closed by then has none). */
+  readonly peerAddress: string;
+  readonly peerPort: number | null;
   bytesReceived = 0;
   bytesSent = 0;
   /** performance.now() when the response head was written; -1 if never. */
@@ -117,6 +120,8 @@ export class RequestObservation {
     this.id = id;
     this.req = req;
     this.socket = req.socket;
+    this.peerAddress = req.socket?.remoteAddress ?? '';
+    this.peerPort = req.socket?.remotePort ?? null;
     this.startEpochMs = Date.now();
     this.startMono = performance.now();
   }
