@@ -1,6 +1,7 @@
 // The admin HTTP API: its own listener (--admin-listen, default 127.0.0.1:9081), JSON in and out,
 // bearer-token auth on everything but /healthz, /readyz and /metrics. It shares nothing with the S3
 // listener but the dispatcher's control interface, so admin work never slows S3 traffic.
+import { stringifyJsonLine } from '../json-text.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
@@ -147,7 +148,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
-    const body = reply.text !== undefined ? reply.text : `${JSON.stringify(reply.json ?? {})}\n`;
+    const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
     const buf = Buffer.from(body, 'utf8');
     if (!res.headersSent && !res.destroyed) {
       res.writeHead(reply.status, {

@@ -13,6 +13,7 @@
 // maxBytes, since accepted bytes count toward it until written); one writer at a time appends them
 // to the file. A failed append loses those events: onLost('dead_letter_error') and an error log (at
 // most one per 10 s, with the count of events lost since the previous one).
+import { escapeLineSeparators } from '../json-text.js';
 import { appendFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -105,7 +106,8 @@ export class DeadLetter {
     const lines: Buffer[] = [];
     let size = 0;
     for (let i = from; i < to; i++) {
-      const line = Buffer.from(`${head}${eventJsonText(json[i]!)}}\n`, 'utf8');
+      // One line whatever the texts hold (events spooled by older versions, the receiver's reply).
+      const line = Buffer.from(`${escapeLineSeparators(`${head}${eventJsonText(json[i]!)}}`)}\n`, 'utf8');
       if (this.diskBytes + this.pendingBytes + size + line.length > this.maxBytes) continue;
       lines.push(line);
       size += line.length;
