@@ -1,7 +1,6 @@
 // The admin HTTP API: its own listener (--admin-listen, default 127.0.0.1:9081), JSON in and out,
 // bearer-token auth on everything but /healthz, /readyz and /metrics. It shares nothing with the S3
 // listener but the dispatcher's control interface, so admin work never slows S3 traffic.
-import { stringifyJsonLine } from '../json-text.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
@@ -18,6 +17,7 @@ import { ROUTES_BY_PATH, type Reply, type RouteContext, type RouteDef } from './
 import { parseJsonBody, type SelfAddress } from './validate.js';
 import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
+import { stringifyJsonLine } from '../json-text.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 

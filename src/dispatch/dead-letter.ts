@@ -13,11 +13,11 @@
 // maxBytes, since accepted bytes count toward it until written); one writer at a time appends them
 // to the file. A failed append loses those events: onLost('dead_letter_error') and an error log (at
 // most one per 10 s, with the count of events lost since the previous one).
-import { escapeLineSeparators } from '../json-text.js';
 import { appendFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { eventJsonText, type EventJson } from './event-slab.js';
+import { escapeLineSeparators } from '../json-text.js';
 
 export type DeadLetterReason = 'invalid_event' | 'too_large' | 'rejected';
 

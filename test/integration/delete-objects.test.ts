@@ -75,10 +75,12 @@ describe('DeleteObjects events against s3rver', () => {
     // '/' every 200 bytes: s3rver stores keys as file paths (255-byte names).
     const keys = Array.from({ length: 1000 }, (_, i) => `long/${String(i).padStart(4, '0')}/` + Array.from({ length: 5 }, () => 'k'.repeat(199)).join('/'));
     assert.ok(Buffer.byteLength(keys[0]!) >= 1000);
-    await putAll(keys);
+    // Every 50th key exists (S3, like s3rver, reports an absent key as deleted too): keeps the test short.
+    const stored = keys.filter((_, i) => i % 50 === 0 || i === 999);
+    await putAll(stored);
     const r = await deleteObjects(deleteXml(keys));
     assert.equal(r.status, 200);
-    assert.equal(await exists(keys[999]!), false);
+    for (const k of stored) assert.equal(await exists(k), false, 'deleted at the backend');
     assert.equal(r.event.api.objectsTruncated, false);
     assert.equal(r.event.api.objects!.length, 1000);
     assert.deepEqual(r.event.api.objects!.map((o) => o.key), keys);
