@@ -1,6 +1,7 @@
 // One pino logger for the process. Secrets never reach it: callers log ids and names, not headers,
 // and the redact list below is a second line of defence.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { escapeLineSeparators } from './json-text.js';
 
 export type { Logger };
 
@@ -27,6 +28,8 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       formatters: { level: (label) => ({ level: label }) },
+      // One record, one line: U+2028/U+2029/U+0085 (e.g. from an object key) escaped like in events.
+      hooks: { streamWrite: escapeLineSeparators },
     },
     destination as pino.DestinationStream | undefined,
   );

@@ -17,6 +17,7 @@ import { ROUTES_BY_PATH, type Reply, type RouteContext, type RouteDef } from './
 import { parseJsonBody, type SelfAddress } from './validate.js';
 import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
+import { stringifyJsonLine } from '../json-text.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 
@@ -147,7 +148,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
-    const body = reply.text !== undefined ? reply.text : `${JSON.stringify(reply.json ?? {})}\n`;
+    const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
     const buf = Buffer.from(body, 'utf8');
     if (!res.headersSent && !res.destroyed) {
       res.writeHead(reply.status, {

@@ -3,8 +3,7 @@
 import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import {
-  classify, deleteEntryId, errorCodeForStatus, parseAuth, parseDeleteObjectsRequest, parseDeleteObjectsResult,
-  parseS3ErrorBody, parseTarget, redactHeaders, redactQuery, type HostRules, type S3RequestInput,
+  classify, deleteObjectsOutcomes, errorCodeForStatus, parseAuth, parseS3ErrorBody, parseTarget, redactHeaders, redactQuery, type HostRules, type S3RequestInput,
 } from '../s3/index.js';
 import type { RequestObservation } from '../proxy/observation.js';
 import type { AuditEvent, DeleteObjectsEntry } from './event.js';
@@ -45,18 +44,12 @@ function responseHeaderObject(raw: string[] | null): Record<string, string> {
   return out;
 }
 
-function deleteObjectsEntries(obs: RequestObservation): { objects: DeleteObjectsEntry[]; truncated: boolean } | null {
-  const reqCap = obs.requestCapture;
-  if (reqCap === null || reqCap.length === 0) return null;
-  const asked = parseDeleteObjectsRequest(reqCap.toBuffer(), reqCap.truncated);
-  const resCap = obs.responseCapture;
-  const results = obs.statusCode === 200 && resCap !== null && resCap.length > 0 && !resCap.truncated
-    ? parseDeleteObjectsResult(resCap.toBuffer()) : null;
-  const objects = asked.objects.map((o): DeleteObjectsEntry => {
-    const r = results?.get(deleteEntryId(o.key, o.versionId)) ?? (o.versionId ? results?.get(deleteEntryId(o.key, null)) : undefined);
-    return { key: o.key, versionId: o.versionId, result: r?.result ?? 'unknown', errorCode: r?.errorCode ?? null };
-  });
-  return { objects, truncated: asked.truncated };
+function deleteObjectsEntries(obs: RequestObservation, replyErrorCode: string | null): { objects: DeleteObjectsEntry[]; truncated: boolean; skipped: number } | null {
+  const asked = obs.deleteRequest;
+  if (asked === null || (asked.count === 0 && obs.bytesReceived === 0)) return null;
+  const reply = obs.deleteResult;
+  const objects = deleteObjectsOutcomes(asked, reply, obs.statusCode, replyErrorCode);
+  return { objects, truncated: asked.truncated, skipped: asked.skipped + (reply?.skipped ?? 0) };
 }
 
 /** Just the API name: what metrics need when no audit target is enabled (no event is built). */
@@ -94,14 +87,13 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
   }
 
   const socket = obs.socket;
-  const peer = socket.remoteAddress ?? '';
-  const client = ctx.trustedProxies.clientAddress(peer, headers);
+  const client = ctx.trustedProxies.clientAddress(obs.peerAddress, headers);
   const tlsSocket = (socket as Partial<TLSSocket>).encrypted ? (socket as TLSSocket) : null;
-  const dels = info.apiName === 'DeleteObjects' ? deleteObjectsEntries(obs) : null;
+  const dels = info.apiName === 'DeleteObjects' ? deleteObjectsEntries(obs, errorCode) : null;
   const endMono = obs.endMono >= 0 ? obs.endMono : performance.now();
   const q = (req.url ?? '').indexOf('?');
 
-  return {
+  const event: AuditEvent = {
     version: '1',
     id: uuidv7(obs.startEpochMs),
     kind: 's3',
@@ -151,7 +143,7 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
       verified: obs.signatureVerified,
       problem: obs.signatureProblem ?? auth.problem,
     },
-    client: { ip: client.ip, port: socket.remotePort ?? null, peerIp: client.peerIp },
+    client: { ip: client.ip, port: obs.peerPort, peerIp: client.peerIp },
     tls: tlsSocket ? { version: tlsSocket.getProtocol?.() ?? null, cipher: tlsSocket.getCipher?.()?.name ?? null } : null,
     bytes: { received: obs.bytesReceived, sent: obs.bytesSent },
     timing: {
@@ -162,6 +154,9 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
     outcomeDetail: obs.outcomeDetail,
     proxy: { host: ctx.hostName ?? defaultHost, backend: obs.backend },
   };
+  // Added last so it follows objectsTruncated in the JSON (only DeleteObjects events carry it).
+  if (dels !== null) event.api.objectsSkipped = dels.skipped;
+  return event;
 }
 
 const defaultHost = hostname();

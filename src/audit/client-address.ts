@@ -1,5 +1,7 @@
 // The client's address: the socket peer, unless the peer is a trusted proxy, in which case the
-// right-most untrusted address of X-Forwarded-For (or Forwarded: for=) is the client.
+// right-most untrusted address of the one forwarding header those proxies manage (X-Forwarded-For by
+// default, or Forwarded: for=) is the client. The other header is never read: a trusted proxy that
+// manages only X-Forwarded-For passes a client's own Forwarded header through untouched.
 import { BlockList, isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ConfigError } from '../errors.js';
@@ -8,7 +10,7 @@ export class TrustedProxies {
   private readonly list = new BlockList();
   readonly empty: boolean;
 
-  constructor(entries: readonly string[]) {
+  constructor(entries: readonly string[], readonly header: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for') {
     this.empty = entries.length === 0;
     for (const entry of entries) {
       const [addr, bits] = entry.split('/');
@@ -36,7 +38,7 @@ export class TrustedProxies {
   /** Client address and, when it came from a forwarding header, the peer that sent it. */
   clientAddress(peer: string, headers: IncomingHttpHeaders): { ip: string; peerIp: string | null } {
     if (!this.trusts(peer)) return { ip: peer, peerIp: null };
-    const chain = forwardedChain(headers);
+    const chain = this.header === 'forwarded' ? forwardedFor(headers) : xForwardedFor(headers);
     // Walk from the right: the first address not itself a trusted proxy is the client.
     for (let i = chain.length - 1; i >= 0; i--) {
       const candidate = chain[i]!;
@@ -55,21 +57,25 @@ function stripPort(v: string): string {
   return s;
 }
 
-function forwardedChain(headers: IncomingHttpHeaders): string[] {
+/** The for= addresses of every Forwarded element, in order. */
+function forwardedFor(headers: IncomingHttpHeaders): string[] {
   const fwd = headers['forwarded'];
-  if (typeof fwd === 'string' && fwd) {
-    const out: string[] = [];
-    for (const element of fwd.split(',')) {
-      for (const pair of element.split(';')) {
-        const eq = pair.indexOf('=');
-        if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') {
-          const ip = stripPort(pair.slice(eq + 1));
-          if (isIP(ip)) out.push(ip);
-        }
+  const raw = Array.isArray(fwd) ? fwd.join(',') : fwd;
+  if (!raw) return [];
+  const out: string[] = [];
+  for (const element of raw.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') {
+        const ip = stripPort(pair.slice(eq + 1));
+        if (isIP(ip)) out.push(ip);
       }
     }
-    if (out.length) return out;
   }
+  return out;
+}
+
+function xForwardedFor(headers: IncomingHttpHeaders): string[] {
   const xff = headers['x-forwarded-for'];
   const raw = Array.isArray(xff) ? xff.join(',') : xff;
   if (!raw) return [];

@@ -42,11 +42,15 @@ export interface AuditEvent {
     copySource: CopySource | null;
     /** DeleteObjects only: the keys asked for, with their per-key result. */
     objects: DeleteObjectsEntry[] | null;
-    /** DeleteObjects only: true when the list was cut to the capture limit. */
+    /** DeleteObjects only: true when the request listed more than 1000 objects (S3 refuses such a
+     * request as a whole; the first 1000 are listed). */
     objectsTruncated: boolean;
     /** Why the target could not be read exactly (the request was refused, or forwarded with the raw
      * text kept), or null. Optional: added in a later release of schema version 1. */
     problem?: string | null;
+    /** DeleteObjects only (absent otherwise): entries left out of `objects` because the proxy-wide
+     * capture memory bound was reached. */
+    objectsSkipped?: number;
   };
   request: {
     /** Proxy-assigned request id. */

@@ -16,7 +16,7 @@ export interface RequestMetricsSink {
 /** What events are built with, from serve's settings (one place for both process models). */
 export function eventContextFromConfig(config: ServeConfig, hostName: string): EventContext {
   return {
-    virtualHostDomains: config.virtualHostDomains, hostRules: hostRulesFromConfig(config), trustedProxies: new TrustedProxies(config.trustedProxies),
+    virtualHostDomains: config.virtualHostDomains, hostRules: hostRulesFromConfig(config), trustedProxies: new TrustedProxies(config.trustedProxies, config.trustedProxyHeader),
     requestHeaders: config.auditRequestHeaders, responseHeaders: config.auditResponseHeaders,
     hostName,
   };

@@ -38,6 +38,8 @@ export interface ServeConfig {
   logLevel: string;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
   trustedProxies: string[];
+  /** The one forwarding header the trusted proxies set (and overwrite): only it is believed. */
+  trustedProxyHeader: 'x-forwarded-for' | 'forwarded';
   auditRequestHeaders: string[];
   auditResponseHeaders: string[];
   credentialsFile: string | null;
@@ -86,7 +88,8 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
   { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
-  { name: 'trusted-proxy', kind: 'string', arg: 'ip|cidr', repeatable: true, default: [], help: 'peer whose X-Forwarded-For/Forwarded is believed' },
+  { name: 'trusted-proxy', kind: 'string', arg: 'ip|cidr', repeatable: true, default: [], help: 'peer whose forwarding header (--trusted-proxy-header) is believed' },
+  { name: 'trusted-proxy-header', kind: 'string', arg: 'x-forwarded-for|forwarded', default: 'x-forwarded-for', help: 'the header the trusted proxies set: only that one is believed (a client\'s own copy of the other is ignored)' },
   { name: 'audit-request-header', kind: 'string', arg: 'name', repeatable: true, default: [], help: 'request header to copy into events (secrets never are)' },
   { name: 'audit-response-header', kind: 'string', arg: 'name', repeatable: true, default: [], help: 'response header to copy into events' },
   { name: 'credentials-file', kind: 'string', arg: 'file', help: 'access keys and secrets (JSON or AKID:SECRET lines) to verify SigV4 signatures' },
@@ -107,6 +110,12 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
 
 /** Environment variables that belong to other commands and must not be rejected by serve. */
 const FOREIGN_ENV = new Set(['S3AP_ADMIN', 'S3AP_TEST_BACKEND_URL', 'S3AP_TEST_ACCESS_KEY', 'S3AP_TEST_SECRET_KEY', 'S3AP_TEST_BACKEND_KIND']);
+
+function trustedProxyHeader(v: string): ServeConfig['trustedProxyHeader'] {
+  const h = v.toLowerCase();
+  if (h !== 'x-forwarded-for' && h !== 'forwarded') throw new ConfigError('--trusted-proxy-header', `expected x-forwarded-for or forwarded, got ${JSON.stringify(v)}`);
+  return h;
+}
 
 /** @param otherCommandsEnv S3AP_* names that belong to other sub-commands (the CLI's): not errors here. */
 export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv, otherCommandsEnv: Iterable<string> = []): ServeConfig {
@@ -137,6 +146,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     shutdownTimeoutMs: v['shutdown-timeout'] as number,
     logLevel: v['log-level'] as string,
     trustedProxies: v['trusted-proxy'] as string[],
+    trustedProxyHeader: trustedProxyHeader(v['trusted-proxy-header'] as string),
     auditRequestHeaders: (v['audit-request-header'] as string[]).map((h) => h.toLowerCase()),
     auditResponseHeaders: (v['audit-response-header'] as string[]).map((h) => h.toLowerCase()),
     credentialsFile: str('credentials-file'),

@@ -17,6 +17,7 @@ import { appendFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { eventJsonText, type EventJson } from './event-slab.js';
+import { escapeLineSeparators } from '../json-text.js';
 
 export type DeadLetterReason = 'invalid_event' | 'too_large' | 'rejected';
 
@@ -105,7 +106,8 @@ export class DeadLetter {
     const lines: Buffer[] = [];
     let size = 0;
     for (let i = from; i < to; i++) {
-      const line = Buffer.from(`${head}${eventJsonText(json[i]!)}}\n`, 'utf8');
+      // One line whatever the texts hold (events spooled by older versions, the receiver's reply).
+      const line = Buffer.from(`${escapeLineSeparators(`${head}${eventJsonText(json[i]!)}}`)}\n`, 'utf8');
       if (this.diskBytes + this.pendingBytes + size + line.length > this.maxBytes) continue;
       lines.push(line);
       size += line.length;

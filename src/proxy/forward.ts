@@ -70,6 +70,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     obs.statusCode = statusCode;
     obs.responseHeaders = headers;
     if (statusCode < 300 && !obs.captureSuccessBody) obs.responseCapture = null;
+    if (statusCode !== 200) obs.deleteResult = null;
     if (this.clientGone) return false;
     this.res.writeHead(statusCode, statusText, headers);
     obs.firstByteMono = performance.now();
@@ -80,6 +81,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const obs = this.obs;
     if (this.clientGone) return false;
     if (obs.responseCapture !== null) obs.responseCapture.add(chunk);
+    if (obs.deleteResult !== null) obs.deleteResult.write(chunk);
     obs.bytesSent += chunk.length;
     return this.res.write(chunk);
   }
@@ -161,10 +163,10 @@ export function forward(req: IncomingMessage, res: ServerResponse, obs: RequestO
     body = req;
     // Count (and maybe capture) bytes as undici reads them. pause() right after adding the listener
     // keeps the stream still until undici attaches its own listener and resumes it: nothing is missed.
-    const capture = obs.requestCapture;
+    const scan = obs.deleteRequest;
     req.on('data', (chunk: Buffer) => {
       obs.bytesReceived += chunk.length;
-      if (capture !== null) capture.add(chunk);
+      if (scan !== null) scan.write(chunk);
     });
     req.pause();
   }

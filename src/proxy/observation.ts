@@ -4,18 +4,55 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Outcome } from '../audit/event.js';
+import type { DeleteObjectsRequestStream, DeleteObjectsResultStream, MemoryReserve } from '../s3/index.js';
+
+/**
+ * One process-wide bound on what the audit side holds of bodies while requests are in flight (error
+ * body copies, DeleteObjects entries): past it, a capture keeps nothing more and the skip is counted
+ * (per event in api.objectsSkipped for DeleteObjects, and in total here).
+ */
+export class CaptureBudget {
+  used = 0;
+  /** Reservations refused since start. */
+  skipped = 0;
+  constructor(readonly limit: number) {}
+  tryReserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) { this.skipped++; return false; }
+    this.used += bytes;
+    return true;
+  }
+  release(bytes: number): void { this.used = Math.max(0, this.used - bytes); }
+}
+
+/** 64 MiB: 1000 requests' error copies at once, or 60 DeleteObjects of 1000 maximal keys. */
+export const CAPTURE_BUDGET_BYTES = 64 * 1024 * 1024;
+export const captureBudget = new CaptureBudget(CAPTURE_BUDGET_BYTES);
+
+/** One request's share of a CaptureBudget, given back when its event is built. */
+export class CaptureAccount implements MemoryReserve {
+  held = 0;
+  constructor(private readonly budget: CaptureBudget) {}
+  reserve(bytes: number): boolean {
+    if (!this.budget.tryReserve(bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+  releaseAll(): void { this.budget.release(this.held); this.held = 0; }
+}
 
 /** A bounded copy of a body, taken while the bytes stream on unchanged. */
 export class BodyCapture {
   private chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number, private readonly account: CaptureAccount | null = null) {}
 
   add(chunk: Buffer): void {
+    if (this.truncated) return;
     if (this.size >= this.limit) { this.truncated = true; return; }
     const room = this.limit - this.size;
     if (chunk.length > room) { this.truncated = true; chunk = chunk.subarray(0, room); }
+    if (this.account !== null && !this.account.reserve(chunk.length)) { this.truncated = true; return; }
     // Copy: the stream may reuse its buffer after we return.
     this.chunks.push(Buffer.from(chunk));
     this.size += chunk.length;
@@ -51,6 +88,9 @@ export class RequestObservation {
   readonly req: ObservedRequest;
   /** Captured at the start: undici detaches req.socket once it has consumed the body. */
   readonly socket: Socket;
+  /** The peer's address and port, read when the request starts (a socket closed by then has none). */
+  readonly peerAddress: string;
+  readonly peerPort: number | null;
   bytesReceived = 0;
   bytesSent = 0;
   /** performance.now() when the response head was written; -1 if never. */
@@ -59,8 +99,12 @@ export class RequestObservation {
   statusCode = 0;
   /** Backend response headers, raw [name, value, ...] as latin1 strings; null if the backend never answered. */
   responseHeaders: string[] | null = null;
-  requestCapture: BodyCapture | null = null;
   responseCapture: BodyCapture | null = null;
+  /** DeleteObjects: the request's entries and the reply's results, read as the bodies stream. */
+  deleteRequest: DeleteObjectsRequestStream | null = null;
+  deleteResult: DeleteObjectsResultStream | null = null;
+  /** This request's share of the process-wide capture bound; null = unbounded. */
+  captureAccount: CaptureAccount | null = null;
   /** Keep the response capture for 2xx replies too (else it is dropped at the response head). */
   captureSuccessBody = false;
   outcome: Outcome = 'completed';
@@ -78,8 +122,18 @@ export class RequestObservation {
     this.id = id;
     this.req = req;
     this.socket = req.socket;
+    this.peerAddress = req.socket?.remoteAddress ?? '';
+    this.peerPort = req.socket?.remotePort ?? null;
     this.startEpochMs = Date.now();
     this.startMono = performance.now();
+  }
+
+  /** Give back the capture memory (once the event is built). */
+  releaseCaptures(): void {
+    this.captureAccount?.releaseAll();
+    this.responseCapture = null;
+    this.deleteRequest = null;
+    this.deleteResult = null;
   }
 
   /** First value of a backend response header (lower-case name), or null. */

@@ -8,7 +8,8 @@ import { Pool } from 'undici';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import { forward, type ForwardContext } from './forward.js';
-import { BodyCapture, RequestObservation, type RequestObserver } from './observation.js';
+import { BodyCapture, CaptureAccount, captureBudget, RequestObservation, type RequestObserver } from './observation.js';
+import { DeleteObjectsRequestStream, DeleteObjectsResultStream } from '../s3/index.js';
 import { nextRequestId } from './request-id.js';
 import { rawS3Error, sendS3Error } from './s3-error-reply.js';
 import type { RequestGate } from './gate.js';
@@ -18,8 +19,6 @@ import { interpretPolicyFromConfig } from './interpret-policy.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
-/** A DeleteObjects request lists at most 1000 keys: about 1 MiB of XML at worst. */
-export const DELETE_CAPTURE_LIMIT = 1024 * 1024;
 
 export interface ProxyServer {
   readonly server: http.Server;
@@ -68,6 +67,12 @@ function isDeleteObjects(req: IncomingMessage): boolean {
   return q !== -1 && /[?&]delete(?:=|&|$)/.test((req.url ?? '').slice(q));
 }
 
+/** An aws-chunked body (SigV4 streaming upload): its framing is removed before the body is read. */
+function isAwsChunked(req: IncomingMessage): boolean {
+  const sha = req.headers['x-amz-content-sha256'];
+  return (typeof sha === 'string' && sha.startsWith('STREAMING-')) || /aws-chunked/i.test(String(req.headers['content-encoding'] ?? ''));
+}
+
 /** The URL a client on this host uses for the S3 listener (a wildcard address becomes loopback). */
 export function listenerUrl(cfg: ServeConfig, port: number): string {
   const scheme = cfg.tlsCert ? 'https' : 'http';
@@ -83,8 +88,23 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   let active = 0;
   const idle: Array<() => void> = [];
 
+  /** The request being read on each socket: a parse error mid-body belongs to it (see 'clientError'). */
+  const reading = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse; obs: RequestObservation }>();
+  /** Requests whose body Node could not parse, answered with an S3 error on the socket: what their event says. */
+  const refusedMidBody = new WeakMap<RequestObservation, { status: number; code: string; message: string; detail: string; sent: number }>();
+
   const onDone = (obs: RequestObservation): void => {
     active--;
+    if (reading.get(obs.socket)?.obs === obs) reading.delete(obs.socket);
+    const refused = refusedMidBody.get(obs);
+    if (refused !== undefined) {
+      obs.outcome = 'rejected';
+      obs.outcomeDetail = refused.detail;
+      obs.statusCode = refused.status;
+      obs.proxyReply = { code: refused.code, message: refused.message };
+      obs.responseHeaders = null;
+      obs.bytesSent = refused.sent;
+    }
     if (active === 0) while (idle.length) idle.pop()!();
     if (logger.isLevelEnabled('debug')) {
       logger.debug({
@@ -98,6 +118,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     } catch (err) {
       logger.error({ err, reqId: obs.id }, 'audit observer failed');
     }
+    obs.releaseCaptures();
   };
 
   const ctx: ForwardContext = {
@@ -122,22 +143,25 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
+    reading.set(req.socket, { req, res, obs });
     // One reading shared with the backend, or a refusal (src/s3/interpret.ts): absolute-form targets
     // become origin-form (userinfo never survives), ambiguous Hosts and paths are answered here.
-    const reading = interpretRequest(req.url ?? '/', req.rawHeaders, interpretPolicy);
-    req.url = reading.url;
-    if (reading.refusal !== null) {
-      obs.targetProblem = reading.refusal.reason;
-      rejectRequest(req, res, obs, reading.refusal.status, reading.refusal.code, reading.refusal.message);
+    const target = interpretRequest(req.url ?? '/', req.rawHeaders, interpretPolicy);
+    req.url = target.url;
+    if (target.refusal !== null) {
+      obs.targetProblem = target.refusal.reason;
+      rejectRequest(req, res, obs, target.refusal.status, target.refusal.code, target.refusal.message);
       return;
     }
     if (observer.capturing) {
+      // Captures draw on one process-wide bound (captureBudget), not a fixed size per request.
+      const account = obs.captureAccount = new CaptureAccount(captureBudget);
+      obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT, account);
       if (isDeleteObjects(req)) {
-        obs.requestCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
-        obs.responseCapture = new BodyCapture(DELETE_CAPTURE_LIMIT);
-        obs.captureSuccessBody = true;
+        // Read incrementally as the bodies stream: no copy, no size cap (see src/s3/delete-objects.ts).
+        obs.deleteRequest = new DeleteObjectsRequestStream({ awsChunked: isAwsChunked(req), memory: account });
+        obs.deleteResult = new DeleteObjectsResultStream(account);
       } else {
-        obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT);
         obs.captureSuccessBody = mayHideError(req);
       }
     }
@@ -178,19 +202,81 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  // Requests Node would answer by itself, without a 'request' event: answered as Node (or an S3
+  // backend) would, and audited as `rejected` with the status actually sent. (Upgrade requests need
+  // nothing here: with no 'upgrade' listener Node hands them to 'request', and the backend answers
+  // them as the plain requests S3 takes them for; Upgrade is hop-by-hop and not forwarded.)
+  const answeredByProxy = (req: IncomingMessage, status: number, code: string, message: string): RequestObservation => {
+    active++;
+    const obs = new RequestObservation(nextRequestId(), req);
+    obs.statusCode = status;
+    obs.outcome = 'rejected';
+    obs.outcomeDetail = code;
+    obs.proxyReply = { code, message };
+    obs.firstByteMono = performance.now();
+    return obs;
+  };
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    // An Expect other than 100-continue: Node's own answer (417, no body), now with an event.
+    const obs = answeredByProxy(req, 417, 'ExpectationFailed', `Unsupported Expect header value: ${String(req.headers.expect).slice(0, 64)}`);
+    const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
+    res.once('finish', done);
+    res.once('close', done);
+    res.writeHead(417);
+    res.end();
+  });
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    // CONNECT (Node would drop the connection without a word): the error an S3 endpoint gives.
+    const obs = answeredByProxy(req, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+    const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
+    socket.once('close', done);
+    socket.on('error', () => socket.destroy());
+    if (!socket.writable) { socket.destroy(); return; }
+    const reply = rawS3Error(405, 'Method Not Allowed', obs.proxyReply!.code, obs.proxyReply!.message, obs.id);
+    obs.bytesSent = Buffer.byteLength(reply) - reply.indexOf('\r\n\r\n') - 4;
+    socket.end(reply);
+  });
+
+  /** The S3 error for a request Node could not parse: [status, reason, code, message]. */
+  const parseErrorReply = (err: NodeJS.ErrnoException): [number, string, string, string] => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+    return timeout
+      ? [408, 'Request Timeout', 'RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'RequestHeaderSectionTooLarge', 'Your request header section exceeds the maximum allowed size.']
+        : [400, 'Bad Request', 'BadRequest', 'The request could not be parsed as HTTP/1.1.'];
+  };
+
   const answered = new WeakSet<Socket>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // An error inside the body of the request being read belongs to that request: its own event
+    // tells it (client-aborted when the client left, rejected when the body could not be parsed and
+    // the proxy answered), never a second event.
+    const current = reading.get(socket);
+    if (current !== undefined && !current.req.complete) {
+      const { obs, res } = current;
+      const gone = err.code === 'HPE_INVALID_EOF_STATE' || err.code === 'ECONNRESET' || !socket.writable;
+      if (gone || res.headersSent) {
+        if (obs.outcomeDetail === null) obs.outcomeDetail = err.code ?? null;
+        socket.destroy();
+        return;
+      }
+      answered.add(socket);
+      const [status, reason, code, message] = parseErrorReply(err);
+      const reply = rawS3Error(status, reason, code, message, obs.id);
+      refusedMidBody.set(obs, { status, code, message, detail: err.code ?? 'HPE_INVALID', sent: Buffer.byteLength(reply) - reply.indexOf('\r\n\r\n') - 4 });
+      socket.end(reply);
+      return;
+    }
     // A request Node could not parse never reaches 'request': answer it as S3 would, then account for it.
     // Once per connection: a client still writing after our reply must not count as more requests.
     if (answered.has(socket)) { socket.destroy(); return; }
     answered.add(socket);
     const id = nextRequestId();
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
-    const [status, reason, code, message] = timeout
-      ? [408, 'Request Timeout', 'RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.']
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', 'RequestHeaderSectionTooLarge', 'Your request header section exceeds the maximum allowed size.']
-        : [400, 'Bad Request', 'BadRequest', 'The request could not be parsed as HTTP/1.1.'];
+    const [status, reason, code, message] = parseErrorReply(err);
+    // Observed before the reply: the peer's address is read while the socket is still open.
+    const stand = { method: undefined, url: undefined, headers: {}, rawHeaders: [], socket };
+    const obs = new RequestObservation(id, stand);
     let sent = 0;
     if (socket.writable) {
       const reply = rawS3Error(status, reason, code, message, id);
@@ -200,8 +286,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       socket.destroy();
     }
     if (err.code === 'ECONNRESET') return; // a peer hanging up between requests is not a request
-    const stand = { method: undefined, url: undefined, headers: {}, rawHeaders: [], socket };
-    const obs = new RequestObservation(id, stand);
     obs.statusCode = status;
     obs.outcome = 'rejected';
     obs.outcomeDetail = err.code ?? 'HPE_INVALID';

@@ -11,9 +11,12 @@ export { parseAuth, payloadSigningOf } from './auth.js';
 export { redactQuery, redactHeaders, isSecretQueryName, isNeverLoggedHeader, REDACTED } from './redact.js';
 export { parseS3ErrorBody, errorCodeForStatus } from './error-body.js';
 export {
-  parseDeleteObjectsRequest, parseDeleteObjectsResult, deleteEntryId,
-  type DeleteObjectsRequest, type DeleteObjectOutcome,
+  parseDeleteObjectsRequest, parseDeleteObjectsResult, deleteEntryId, deleteObjectsOutcomes,
+  DeleteObjectsRequestStream, DeleteObjectsResultStream, MAX_DELETE_OBJECTS,
+  type DeleteObjectsKey, type DeleteObjectOutcome, type DeleteObjectsEntryResult, type MemoryReserve,
 } from './delete-objects.js';
+export { XmlStreamScanner, type XmlStreamSink } from './xml-stream.js';
+export { AwsChunkedDecoder } from './aws-chunked.js';
 export {
   SignatureVerifier, loadCredentialsFile, type VerifyResult, type VerifyFailureCode, type VerifierOptions,
 } from './verify.js';

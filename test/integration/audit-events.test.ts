@@ -223,6 +223,18 @@ describe('auth kinds, outcomes and client addresses', () => {
     const ev = await lastFor('/b/xff');
     assert.equal(ev.client.ip, '203.0.113.9');
     assert.equal(ev.client.peerIp, '127.0.0.1');
+    // A client's own Forwarded header is not believed when the trusted proxy manages X-Forwarded-For.
+    await rawRequest(`${proxy.url}/b/fwd-spoof`, { headers: { forwarded: 'for=6.6.6.6', 'x-forwarded-for': '203.0.113.10' } });
+    const spoof = await lastFor('/b/fwd-spoof');
+    assert.deepEqual([spoof.client.ip, spoof.client.peerIp], ['203.0.113.10', '127.0.0.1']);
+    await rawRequest(`${proxy.url}/b/fwd-only`, { headers: { forwarded: 'for=6.6.6.6' } });
+    assert.equal((await lastFor('/b/fwd-only')).client.ip, '127.0.0.1');
+    const fwdProxy = await startInProcessProxy(['--backend', sniff.url, '--trusted-proxy', '127.0.0.0/8', '--trusted-proxy-header', 'forwarded'], { parts: { sink } });
+    try {
+      await rawRequest(`${fwdProxy.url}/b/fwd-trusted`, { headers: { forwarded: 'for="[2001:db8::7]:4711";proto=https, for=127.0.0.9', 'x-forwarded-for': '6.6.6.6' } });
+      const f = await lastFor('/b/fwd-trusted');
+      assert.deepEqual([f.client.ip, f.client.peerIp], ['2001:db8::7', '127.0.0.1']);
+    } finally { await fwdProxy.close(); }
     const untrusting = await startInProcessProxy(['--backend', sniff.url], { parts: { sink } });
     try {
       await rawRequest(`${untrusting.url}/b/xff-untrusted`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
@@ -241,6 +253,8 @@ describe('auth kinds, outcomes and client addresses', () => {
     });
     const ab = await lastFor('/b/aborted');
     assert.equal(ab.outcome, 'client-aborted');
+    assert.equal(ab.client.ip, '127.0.0.1', 'address read when the request started');
+    assert.ok(typeof ab.client.port === 'number' && ab.client.port > 0, `port ${ab.client.port}`);
     assert.ok(ab.bytes.received > 0 && ab.bytes.received < 1_000_000, `received ${ab.bytes.received}`);
 
     // backend-error: the backend resets mid-body.

@@ -147,3 +147,17 @@ test('a write error (the directory path is a file) is counted as dead_letter_err
   assert.equal(dl.write(json, 0, 1, 'rejected', 400, 'no', 'https://e'), 0);
   assert.equal(lost.dead_letter_error, 15);
 });
+
+test('U+2028/U+2029/U+0085 in the reply or an event never split a dead-letter line', async (t) => {
+  const dir = join(await tempDir(t), 'dead-letter');
+  const { dl } = make(dir, 1024 * 1024);
+  await dl.open();
+  const json = [JSON.stringify({ seq: 0, key: 'a\u2028b' }), JSON.stringify({ seq: 1, key: 'c\u0085d' })];
+  assert.equal(dl.write(json, 0, 2, 'invalid_event', 400, 'bad\u2029reply', 'https://e'), 2);
+  await dl.close();
+  const text = (await readdir(dir)).map((n) => n).length ? await readFile(join(dir, (await readdir(dir))[0]!), 'utf8') : '';
+  assert.ok(!/[\u0085\u2028\u2029]/.test(text));
+  assert.equal(text.split(/\r\n|\r|\n|\u2028|\u2029|\u0085/).filter(Boolean).length, 2);
+  const lines = await readLines(dir);
+  assert.deepEqual(lines.map((l) => [(l['event'] as { key: string }).key, l['reply']]), [['a\u2028b', 'bad\u2029reply'], ['c\u0085d', 'bad\u2029reply']]);
+});

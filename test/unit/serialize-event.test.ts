@@ -1,4 +1,6 @@
-// serializeEvent (the proxy's fixed-shape serializer) against JSON.stringify on the awkward cases:
+// serializeEvent (the proxy's fixed-shape serializer) against JSON.stringify on the awkward cases
+// (the property: JSON.parse gives the same value, the text is JSON.stringify's with U+2028, U+2029 and
+// U+0085 escaped, and none of them appears raw):
 // escapes, lone surrogates, non-ASCII, the rare nested parts, admin events, header maps. The
 // property test over buildEvent's whole input space is in audit-fuzz.test.ts.
 import { test } from 'node:test';
@@ -7,6 +9,9 @@ import fc from 'fast-check';
 import { serializeEvent } from '../../src/audit/serialize.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { buildAdminEvent } from '../../src/admin/admin-event.js';
+import { escapeLineSeparators } from '../../src/json-text.js';
+import { createLogger } from '../../src/log.js';
+import { Writable } from 'node:stream';
 
 function event(over: (e: AuditEvent) => void = () => {}): AuditEvent {
   const e: AuditEvent = {
@@ -35,12 +40,20 @@ function event(over: (e: AuditEvent) => void = () => {}): AuditEvent {
   return e;
 }
 
-const same = (e: AuditEvent): void => assert.equal(serializeEvent(e), JSON.stringify(e));
+const RAW_SEPARATOR = /[\u0085\u2028\u2029]/;
+
+const same = (e: AuditEvent): void => {
+  const out = serializeEvent(e);
+  const ref = JSON.stringify(e);
+  assert.ok(!RAW_SEPARATOR.test(out), 'no raw U+2028/U+2029/U+0085');
+  assert.deepEqual(JSON.parse(out), JSON.parse(ref), 'JSON.parse gives the same value');
+  assert.equal(out, escapeLineSeparators(ref));
+};
 
 test('plain event: identical to JSON.stringify', () => same(event()));
 
-test('strings that need escaping, lone surrogates, non-ASCII and U+2028 are written as JSON.stringify writes them', () => {
-  for (const s of ['a"b', 'back\\slash', 'tab\there', 'nl\n', '\u0000\u001f', '\ud800', 'x\udc00y', '😀', 'ünï', '\u2028\u2029', '</script>', '']) {
+test('strings that need escaping, lone surrogates, non-ASCII, U+2028/U+2029/U+0085 in every string field', () => {
+  for (const s of ['a"b', 'back\\slash', 'tab\there', 'nl\n', '\u0000\u001f', '\ud800', 'x\udc00y', '😀', 'ünï', '\u2028\u2029', 'a\u0085b', 'k\u2028"\u2029\\', '</script>', '']) {
     same(event((e) => {
       e.api.object = s;
       e.request.path = s;
@@ -55,8 +68,8 @@ test('strings that need escaping, lone surrogates, non-ASCII and U+2028 are writ
 
 test('rare parts: copy source, DeleteObjects entries, TLS, verified true/false, nulls and integer-like map keys', () => {
   same(event((e) => {
-    e.api.copySource = { bucket: 'src', key: 'a/"b"', versionId: null };
-    e.api.objects = [{ key: 'k"1', versionId: null, result: 'deleted', errorCode: null }, { key: 'k2', versionId: 'v', result: 'error', errorCode: 'AccessDenied' }];
+    e.api.copySource = { bucket: 'src', key: 'a/"b"\u2028', versionId: null };
+    e.api.objects = [{ key: 'k"1\u2029\u0085', versionId: null, result: 'deleted', errorCode: null }, { key: 'k2', versionId: 'v', result: 'error', errorCode: 'AccessDenied' }];
     e.api.objectsTruncated = true;
     e.tls = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
     e.auth.verified = false;
@@ -101,4 +114,16 @@ test('any strings and numbers in any field: identical to JSON.stringify', () => 
       }));
     },
   ), { numRuns: 500 });
+});
+
+test('line separators: the escaping helper and the pino logs', () => {
+  assert.equal(escapeLineSeparators(JSON.stringify({ k: 'a\u2028b\u2029c\u0085d' })), '{"k":"a\\u2028b\\u2029c\\u0085d"}');
+  const lines: string[] = [];
+  const dest = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(chunk.toString('utf8')); cb(); } });
+  const logger = createLogger('info', dest);
+  logger.info({ key: 'x\u2028y\u0085z' }, 'msg \u2029 here');
+  const text = lines.join('');
+  assert.ok(!RAW_SEPARATOR.test(text), text);
+  const rec = JSON.parse(text) as { key: string; msg: string };
+  assert.deepEqual([rec.key, rec.msg], ['x\u2028y\u0085z', 'msg \u2029 here']);
 });
