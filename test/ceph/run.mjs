@@ -14,7 +14,7 @@
 // 128+n when interrupted by signal n).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 const rgwScript = path.join(here, 'rgw.sh');
 const installScript = path.join(here, 'install-deps.sh');
-const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js'];
+// plus every dist/test/integration/conformance-*.test.js: the same request sent to the backend directly
+// and through the proxy must get the same answer (status, error code, headers bar hop-by-hop and Date)
+const CONFORMANCE_DIR = path.join(repoRoot, 'dist', 'test', 'integration');
+const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js',
+  ...(existsSync(CONFORMANCE_DIR) ? readdirSync(CONFORMANCE_DIR).filter((f) => /^conformance-.*\.test\.js$/.test(f)).sort().map((f) => `dist/test/integration/${f}`) : [])];
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
 const say = (msg) => process.stderr.write(`ceph-tier: ${msg}\n`);
