@@ -46,7 +46,7 @@ describe('one event per request, including those Node answers itself', () => {
   test('Expect: 200-ok: Node\'s 417, and one rejected event with that status', async () => {
     let reply = '';
     const evs = await eventsOf(async () => {
-      reply = await exchange('PUT /bkt/expect HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\nabc');
+      reply = await exchange('PUT /bkt/expect HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\nabc');
     });
     assert.match(reply, /^HTTP\/1\.1 417 Expectation Failed\r\n/);
     assert.equal(evs.length, 1, JSON.stringify(evs.map((e) => [e.api.name, e.response.statusCode])));
@@ -71,7 +71,7 @@ describe('one event per request, including those Node answers itself', () => {
     let reply = '';
     const seen = sniff.seen.length;
     const evs = await eventsOf(async () => {
-      reply = await exchange('GET /bkt/up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      reply = await exchange('GET /bkt/up HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     });
     assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
     assert.equal(evs.length, 1);
@@ -90,7 +90,7 @@ describe('one event per request, including those Node answers itself', () => {
     assert.deepEqual([evs[0]!.api.name, evs[0]!.outcome], ['PutObject', 'client-aborted']);
     assert.equal(evs[0]!.client.ip, '127.0.0.1');
     // Half-close mid-body (EOF inside the body): the same.
-    const evs2 = await eventsOf(() => exchange('PUT /bkt/eof HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc', 100));
+    const evs2 = await eventsOf(() => exchange('PUT /bkt/eof HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc', 100));
     assert.equal(evs2.length, 1, JSON.stringify(evs2.map((e) => [e.api.name, e.response.statusCode, e.outcomeDetail])));
     assert.deepEqual([evs2[0]!.api.name, evs2[0]!.outcome], ['PutObject', 'client-aborted']);
   });
@@ -98,7 +98,7 @@ describe('one event per request, including those Node answers itself', () => {
   test('a body Node cannot parse (bad chunk size) after the request started: S3 400, and that request\'s one event says so', async () => {
     let reply = '';
     const evs = await eventsOf(async () => {
-      reply = await exchange('PUT /bkt/badchunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZZZ\r\nabc\r\n0\r\n\r\n');
+      reply = await exchange('PUT /bkt/badchunk HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZZZ\r\nabc\r\n0\r\n\r\n');
     });
     assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*<Code>BadRequest<\/Code>/);
     assert.equal(evs.length, 1, JSON.stringify(evs.map((e) => [e.api.name, e.response.statusCode, e.outcomeDetail])));
@@ -107,7 +107,7 @@ describe('one event per request, including those Node answers itself', () => {
   });
 
   test('still one event each for an unparseable request and a normal one on the same proxy', async () => {
-    const bad = await eventsOf(() => exchange('GET /bkt/k HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n'));
+    const bad = await eventsOf(() => exchange('GET /bkt/k HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Name: 1\r\n\r\n'));
     assert.equal(bad.length, 1);
     assert.deepEqual([bad[0]!.response.statusCode, bad[0]!.outcome], [400, 'rejected']);
     const ok = await eventsOf(() => rawRequest(`${proxy.url}/bkt/ok`));
