@@ -27,7 +27,7 @@ const installScript = path.join(here, 'install-deps.sh');
 // plus every dist/test/integration/conformance-*.test.js: the same request sent to the backend directly
 // and through the proxy must get the same answer (status, error code, headers bar hop-by-hop and Date)
 const CONFORMANCE_DIR = path.join(repoRoot, 'dist', 'test', 'integration');
-const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js',
+const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js', 'dist/test/integration/delete-objects.test.js',
   ...(existsSync(CONFORMANCE_DIR) ? readdirSync(CONFORMANCE_DIR).filter((f) => /^conformance-.*\.test\.js$/.test(f)).sort().map((f) => `dist/test/integration/${f}`) : [])];
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 

@@ -63,6 +63,16 @@ describe('DeleteObjects events against s3rver', () => {
     const keys = ['padded/one', 'padded/two ü+x'];
     await putAll(keys);
     const r = await deleteObjects(deleteXml(keys, { padding: `<!--${'p'.repeat(1100 * 1024)}-->` }));
+    if (r.status !== 200 && backend.kind === 'ceph') {
+      // Ceph RGW refuses a DeleteObjects body past its parameter size limit (rgw_max_put_param_size,
+      // 1 MiB), answering before it has read the keys: nothing is deleted, and the event says the
+      // request failed with that status; any key it lists is an error, none is "deleted".
+      assert.ok(r.status >= 400 && r.status < 500, `RGW refused the padded request: ${r.status}`);
+      for (const k of keys) assert.equal(await exists(k), true, `${k} not deleted at the backend`);
+      assert.equal(r.event.response.statusCode, r.status);
+      for (const o of r.event.api.objects ?? []) assert.equal(o.result, 'error', JSON.stringify(o));
+      return;
+    }
     assert.equal(r.status, 200);
     for (const k of keys) assert.equal(await exists(k), false, `${k} deleted at the backend`);
     assert.equal(r.event.api.objectsTruncated, false);
