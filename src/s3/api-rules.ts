@@ -20,7 +20,7 @@ export interface ApiRule {
 
 const READ_ONLY_PREFIX = /^(?:Get|Head|List)/;
 // Reads whose names do not say so.
-const READ_ONLY_EXTRA = new Set(['SelectObjectContent']);
+const READ_ONLY_EXTRA = new Set(['SelectObjectContent', 'CorsPreflight']);
 
 function rule(level: TargetLevel, method: string, api: string, query: readonly string[] = [],
   extra: { header?: HeaderCondition; queryValue?: readonly [string, string] } = {}): ApiRule {
@@ -69,6 +69,8 @@ function buildRules(): ApiRule[] {
   const r: ApiRule[] = [];
   // Service level.
   r.push(rule('service', 'GET', 'ListBuckets'));
+  // CORS preflight (S3's "OPTIONS object"; server access logs call it REST.OPTIONS.PREFLIGHT): a read.
+  for (const level of ['service', 'bucket', 'object'] as const) r.push(rule(level, 'OPTIONS', 'CorsPreflight'));
 
   // Bucket level: sub-resources first, then the bare-bucket defaults.
   for (const [name, get, put, del, list] of BUCKET_SUBRESOURCES) {

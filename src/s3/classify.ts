@@ -70,6 +70,18 @@ export function findRule(level: TargetLevel, method: string, query: Map<string, 
   return null;
 }
 
+const ACTION = /^[A-Z][A-Za-z0-9]{1,63}$/;
+
+/**
+ * STS and IAM on an S3 endpoint (MinIO, Ceph RGW): `POST /` with `Action=AssumeRole...` names the
+ * action when it is in the query (an Action only in a form body is not read: the event says Unknown).
+ */
+export function stsAction(level: TargetLevel, method: string, query: Map<string, string>): string | null {
+  if (level !== 'service' || method !== 'POST') return null;
+  const a = query.get('Action');
+  return a !== undefined && ACTION.test(a) ? a : null;
+}
+
 function nonEmpty(v: string | undefined): string | null {
   return v === undefined || v.length === 0 ? null : v;
 }
@@ -93,7 +105,7 @@ export function classify(input: S3RequestInput, target?: S3Target): S3RequestInf
       problem = (problem === null ? '' : problem + '; ') + 'x-amz-copy-source names no bucket and key';
     }
     return {
-      apiName: rule?.api ?? 'Unknown',
+      apiName: rule?.api ?? stsAction(level, method, t.query) ?? 'Unknown',
       bucket: t.bucket,
       object: t.key,
       addressing: t.addressing,

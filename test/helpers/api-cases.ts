@@ -128,11 +128,14 @@ export const CASES: Case[] = [
   { m: 'POST', t: 'object', q: 'select&select-type=2', api: 'SelectObjectContent', x: { readOnly: true } },
   { m: 'GET', t: 'object', q: 'attributes', api: 'GetObjectAttributes' },
   { m: 'GET', t: 'object', q: 'torrent', api: 'GetObjectTorrent' },
+  { m: 'OPTIONS', t: 'service', api: 'CorsPreflight', x: { readOnly: true } },
+  { m: 'OPTIONS', t: 'bucket', api: 'CorsPreflight', x: { readOnly: true } },
+  { m: 'OPTIONS', t: 'object', api: 'CorsPreflight', x: { readOnly: true } },
   // Nothing fits
   { m: 'PATCH', t: 'object', api: 'Unknown', x: { readOnly: false } },
   { m: 'POST', t: 'object', api: 'Unknown' },
   { m: 'PUT', t: 'service', api: 'Unknown' },
-  { m: 'OPTIONS', t: 'bucket', api: 'Unknown' },
+  { m: 'TRACE', t: 'bucket', api: 'Unknown' },
   { m: 'get', t: 'object', api: 'Unknown' },
 ];
 

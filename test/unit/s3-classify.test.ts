@@ -84,3 +84,16 @@ test('classify accepts a pre-parsed target and odd inputs', () => {
   const arr = classify({ method: 'PUT', url: '/b/k', headers: { 'x-amz-copy-source': ['a/b', 'c/d'] }, virtualHostDomains: [] });
   assert.deepEqual(arr.copySource, { bucket: 'a', key: 'b', versionId: null });
 });
+
+test('CORS preflights and STS/IAM actions on an S3 endpoint get their names', () => {
+  const c = (method: string, url: string) => classify({ method, url, headers: { host: '127.0.0.1:9080' }, virtualHostDomains: [] });
+  for (const url of ['/', '/bkt', '/bkt/k']) {
+    const r = c('OPTIONS', url);
+    assert.equal(r.apiName, 'CorsPreflight', url);
+    assert.equal(r.readOnly, true);
+  }
+  assert.equal(c('POST', '/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15').apiName, 'AssumeRoleWithWebIdentity');
+  assert.equal(c('POST', '/?Action=CreateUser').apiName, 'CreateUser');
+  assert.equal(c('POST', '/?Action=bad%20name').apiName, 'Unknown', 'only action-shaped names');
+  assert.equal(c('POST', '/bkt?Action=AssumeRole').apiName, 'Unknown', 'only on the service endpoint');
+});
