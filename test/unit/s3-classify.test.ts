@@ -15,7 +15,7 @@ for (const c of CASES) {
       assert.equal(info.object, c.t === 'object' ? KEY : null, style);
       assert.equal(info.addressing, c.t === 'service' ? 'path' : style, style);
       assert.equal(info.problem, null, style);
-      const readOnly = /^(Get|Head|List)/.test(c.api) || c.api === 'SelectObjectContent';
+      const readOnly = /^(Get|Head|List)/.test(c.api) || c.api === 'SelectObjectContent' || c.api === 'CorsPreflight';
       assert.equal(info.readOnly, readOnly, `${style} readOnly`);
       const expected = { versionId: null, uploadId: null, partNumber: null, copySource: null, ...(c.x ?? {}) };
       for (const [k, v] of Object.entries(expected)) {
