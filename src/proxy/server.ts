@@ -100,7 +100,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     if (reading.get(obs.socket)?.obs === obs) reading.delete(obs.socket);
     const refused = refusedMidBody.get(obs);
     if (refused !== undefined) {
-      obs.outcome = 'rejected';
+      // A body cut short by the client's FIN is its abort (it may be gone, or still reading the 400).
+      obs.outcome = refused.detail === 'HPE_INVALID_EOF_STATE' ? 'client-aborted' : 'rejected';
       obs.outcomeDetail = refused.detail;
       obs.statusCode = refused.status;
       obs.proxyReply = { code: refused.code, message: refused.message };

@@ -70,12 +70,12 @@ describe('bad requests at the S3 listener', () => {
     assert.equal(evs[0]!.response.statusCode, 408);
   });
 
-  test('a body shorter than its Content-Length, then the client half-closes: the proxy\'s 400 IncompleteBody', async () => {
+  test('a body shorter than its Content-Length, then the client half-closes: the proxy\'s 400 IncompleteBody, client-aborted', async () => {
     const before = sink.events.length;
     const reply = await exchange(proxy.port, 'PUT /b/short HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-twenty-bytes...', { endAfterMs: 100, timeoutMs: 3000 });
     assert.match(reply, /^HTTP\/1\.1 400 [\s\S]*<Code>IncompleteBody<\/Code>/);
     const [ev] = await sink.waitFor((e) => sink.events.indexOf(e) >= before && e.request.path === '/b/short', 1);
-    assert.equal(ev!.outcome, 'rejected');
+    assert.deepEqual([ev!.outcome, ev!.response.statusCode], ['client-aborted', 400]);
     assert.equal(ev!.bytes.received, 20);
   });
 
