@@ -1,8 +1,10 @@
 // Forwarding one request to the backend through an undici Pool, streaming both ways.
 // The handler below is undici's dispatch handler: it sees the raw response head and every body
 // chunk, which is where bytes and timings are measured without touching the bodies.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { armEarlyAnswer } from './early-answer.js';
+import { forwardWithExpect } from './forward-expect.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { Outcome } from '../audit/event.js';
 import type { RequestObservation } from './observation.js';
@@ -20,6 +22,8 @@ export interface ForwardContext {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   onDone: (obs: RequestObservation) => void;
+  /** Requests with an `Expect` header go through node:http with this agent (undici cannot send Expect). */
+  expectAgent?: HttpAgent | null;
 }
 
 function errorCode(err: unknown): string {
@@ -63,7 +67,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx informational: not relayed (the proxy answered 100-continue itself)
+    if (statusCode < 200) return true; // 1xx informational: not relayed (requests with Expect take forward-expect.ts)
     this.resumeBackend = resume;
     const obs = this.obs;
     const headers = forwardResponseHeaders(rawHeaders);
@@ -72,6 +76,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 300 && !obs.captureSuccessBody) obs.responseCapture = null;
     if (statusCode !== 200) obs.deleteResult = null;
     if (this.clientGone) return false;
+    armEarlyAnswer(this.req, this.res, obs.socket);
     this.res.writeHead(statusCode, statusText, headers);
     obs.firstByteMono = performance.now();
     return true;
@@ -157,6 +162,7 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 export function forward(req: IncomingMessage, res: ServerResponse, obs: RequestObservation, ctx: ForwardContext): void {
+  if (req.headers.expect !== undefined && ctx.expectAgent) { forwardWithExpect(req, res, obs, ctx, ctx.expectAgent); return; }
   obs.backend = ctx.backendOrigin;
   let body: IncomingMessage | null = null;
   if (hasBody(req)) {

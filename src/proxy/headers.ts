@@ -2,10 +2,10 @@
 // matters and are dropped both ways; every other header, Host included, is passed on byte for byte
 // so that signatures made for the proxy's address stay valid at the backend.
 
-/** Always hop-by-hop, plus `expect` (the proxy answers 100-continue itself) and proxy credentials. */
+/** Always hop-by-hop, plus proxy credentials. `Expect` is forwarded (it may be signed; the backend answers it). */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'expect', 'proxy-authorization', 'proxy-authenticate',
+  'proxy-authorization', 'proxy-authenticate',
 ]);
 
 function connectionTokens(raw: string[]): Set<string> | null {

@@ -1,5 +1,6 @@
 // Errors the proxy itself answers, shaped as a backend would: S3 XML, x-amz-request-id, no HTML.
 import type { ServerResponse } from 'node:http';
+import { armEarlyAnswer } from './early-answer.js';
 
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 export const escapeXml = (s: string): string => s.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
@@ -17,6 +18,8 @@ export function sendS3Error(
 ): number {
   const body = res.req.method === 'HEAD' ? '' : s3ErrorXml(code, message, resource, requestId);
   const len = Buffer.byteLength(body);
+  // Answered before the whole body arrived: close after the reply, discarding the rest of the body.
+  armEarlyAnswer(res.req, res);
   res.writeHead(status, {
     'content-type': 'application/xml',
     'content-length': String(len),

@@ -16,6 +16,8 @@ import type { RequestGate } from './gate.js';
 import { ConfigError } from '../errors.js';
 import { interpretRequest } from '../s3/index.js';
 import { interpretPolicyFromConfig } from './interpret-policy.js';
+import { expectAgent } from './forward-expect.js';
+import { isEarlyAnswer, isLingering } from './early-answer.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
@@ -98,7 +100,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     if (reading.get(obs.socket)?.obs === obs) reading.delete(obs.socket);
     const refused = refusedMidBody.get(obs);
     if (refused !== undefined) {
-      obs.outcome = 'rejected';
+      // A body cut short by the client's FIN is its abort (it may be gone, or still reading the 400).
+      obs.outcome = refused.detail === 'HPE_INVALID_EOF_STATE' ? 'client-aborted' : 'rejected';
       obs.outcomeDetail = refused.detail;
       obs.statusCode = refused.status;
       obs.proxyReply = { code: refused.code, message: refused.message };
@@ -121,8 +124,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     obs.releaseCaptures();
   };
 
+  // Requests with an Expect header go through node:http (undici cannot send Expect over HTTP/1.1).
+  const agent = expectAgent(opts.backend, {
+    maxSockets: cfg.backendConnections,
+    ...(cfg.backendCa ? { ca: readFileSync(cfg.backendCa) } : {}),
+    ...(cfg.backendInsecureSkipVerify ? { rejectUnauthorized: false } : {}),
+  });
   const ctx: ForwardContext = {
-    pool, backendOrigin: opts.backend, onDone,
+    pool, backendOrigin: opts.backend, onDone, expectAgent: agent,
     headersTimeoutMs: cfg.backendHeadersTimeoutMs, bodyTimeoutMs: cfg.backendBodyTimeoutMs,
   };
 
@@ -140,7 +149,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     obs.bytesSent = sendS3Error(res, status, code, message, (req.url ?? '/').split('?', 1)[0]!, obs.id, { connection: 'close' });
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // A connection in a lingering close after an early answer: what follows the body is not a request.
+    if (isLingering(req.socket)) { req.socket.destroy(); return; }
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
     reading.set(req.socket, { req, res, obs });
@@ -165,8 +176,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
         obs.captureSuccessBody = mayHideError(req);
       }
     }
+    // Expect (100-continue or any other value) is the backend's to answer: forward() relays its 100
+    // or its final answer, and the client's body flows only after the backend asked for it.
     if (gate === null) {
-      if (expectsContinue) res.writeContinue();
       forward(req, res, obs, ctx);
       return;
     }
@@ -179,11 +191,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
         if (res.writableFinished) done();
         return;
       }
-      if (expectsContinue) res.writeContinue();
       forward(req, res, obs, ctx);
     }, (err: unknown) => {
       logger.error({ err, reqId: obs.id }, 'request gate failed; forwarding');
-      if (expectsContinue) res.writeContinue();
       forward(req, res, obs, ctx);
     });
   };
@@ -199,11 +209,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const server: http.Server = cfg.tlsCert && cfg.tlsKey
     ? https.createServer({ ...serverOptions, cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) })
     : http.createServer(serverOptions);
+  // A client that half-closes after its request still gets the reply (then the connection closes);
+  // by default Node would abort the request and end the connection unanswered.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res));
+  // Expect: 100-continue, and any other Expect value (Node would answer 417 by itself): forwarded,
+  // the backend decides, exactly as it would for a direct client.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res));
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => handle(req, res));
   // Requests Node would answer by itself, without a 'request' event: answered as Node (or an S3
-  // backend) would, and audited as `rejected` with the status actually sent. (Upgrade requests need
+  // backend) would, and audited as `rejected` with the status actually sent. (Expect is forwarded,
+  // see above; Upgrade requests need
   // nothing here: with no 'upgrade' listener Node hands them to 'request', and the backend answers
   // them as the plain requests S3 takes them for; Upgrade is hop-by-hop and not forwarded.)
   const answeredByProxy = (req: IncomingMessage, status: number, code: string, message: string): RequestObservation => {
@@ -216,15 +233,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     obs.firstByteMono = performance.now();
     return obs;
   };
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    // An Expect other than 100-continue: Node's own answer (417, no body), now with an event.
-    const obs = answeredByProxy(req, 417, 'ExpectationFailed', `Unsupported Expect header value: ${String(req.headers.expect).slice(0, 64)}`);
-    const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
-    res.once('finish', done);
-    res.once('close', done);
-    res.writeHead(417);
-    res.end();
-  });
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     // CONNECT (Node would drop the connection without a word): the error an S3 endpoint gives.
     const obs = answeredByProxy(req, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
@@ -244,18 +252,26 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       ? [408, 'Request Timeout', 'RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.']
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'RequestHeaderSectionTooLarge', 'Your request header section exceeds the maximum allowed size.']
-        : [400, 'Bad Request', 'BadRequest', 'The request could not be parsed as HTTP/1.1.'];
+        : err.code === 'HPE_INVALID_EOF_STATE'
+          ? [400, 'Bad Request', 'IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header.']
+          : [400, 'Bad Request', 'BadRequest', 'The request could not be parsed as HTTP/1.1.'];
   };
 
   const answered = new WeakSet<Socket>();
+  /** Sockets whose parse error is answered only after the reply to the request before it. */
+  const deferred = new WeakSet<Socket>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // After an early answer the connection only drains and closes: nothing more is a request.
+    if (isLingering(socket)) { socket.destroy(); return; }
     // An error inside the body of the request being read belongs to that request: its own event
     // tells it (client-aborted when the client left, rejected when the body could not be parsed and
-    // the proxy answered), never a second event.
+    // the proxy answered), never a second event. A client that half-closes inside its body gets
+    // the backend's answer when it already came (an early answer), else the proxy's 400 IncompleteBody.
     const current = reading.get(socket);
     if (current !== undefined && !current.req.complete) {
       const { obs, res } = current;
-      const gone = err.code === 'HPE_INVALID_EOF_STATE' || err.code === 'ECONNRESET' || !socket.writable;
+      const gone = err.code === 'ECONNRESET' || !socket.writable;
+      if (!gone && res.headersSent && isEarlyAnswer(socket)) return; // the reply finishes, then the connection closes
       if (gone || res.headersSent) {
         if (obs.outcomeDetail === null) obs.outcomeDetail = err.code ?? null;
         socket.destroy();
@@ -268,6 +284,21 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       socket.end(reply);
       return;
     }
+    // Bytes after a complete request whose reply is not finished (e.g. a body longer than its
+    // Content-Length): answered only after that reply, never overtaking it on the connection.
+    if (deferred.has(socket)) return;
+    if (current !== undefined && !current.res.writableFinished && !current.res.destroyed) {
+      deferred.add(socket);
+      current.res.once('close', () => {
+        if (isLingering(socket) || !socket.writable || answered.has(socket)) return;
+        answerUnparsed(err, socket);
+      });
+      return;
+    }
+    answerUnparsed(err, socket);
+  });
+
+  const answerUnparsed = (err: NodeJS.ErrnoException, socket: Socket): void => {
     // A request Node could not parse never reaches 'request': answer it as S3 would, then account for it.
     // Once per connection: a client still writing after our reply must not count as more requests.
     if (answered.has(socket)) { socket.destroy(); return; }
@@ -294,7 +325,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     obs.firstByteMono = obs.endMono = performance.now();
     active++;
     onDone(obs);
-  });
+  };
 
   await new Promise<void>((resolve, reject) => {
     const onErr = (err: NodeJS.ErrnoException): void => {
@@ -322,6 +353,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       }
       server.closeAllConnections();
       await closed;
+      agent.destroy();
       await pool.close().catch(() => pool.destroy());
     },
   };
