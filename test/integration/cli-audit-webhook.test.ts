@@ -131,7 +131,13 @@ describe('audit-webhook CLI (real processes)', () => {
     const en = await cli('enable', [`--endpoint=${env.hec.eventUrl}`, `--auth-token=${WEKA_TOKEN}`, '--batch-max-wait=100ms', '--gzip', '--batch-max-events', '20']);
     assert.equal(en.code, 0, en.stderr);
     await put('before-restart');
-    await waitUntil(() => eventFor('before-restart'), 10_000, 'event before the restart');
+    try {
+      await waitUntil(() => eventFor('before-restart'), 10_000, 'event before the restart');
+    } catch (err) {
+      // say why: the proxy's own view of the delivery, and what the receiver got
+      const sh = await cli('show', ['--json']);
+      throw new Error(`${(err as Error).message}; show: ${sh.stdout}; receiver: ${env.hec.requests.length} requests, last ${JSON.stringify(env.hec.requests.at(-1)?.status ?? null)}`);
+    }
 
     assert.equal(await env.proxy.stop('SIGTERM'), 0);
     env.proxy = await startProxy();
