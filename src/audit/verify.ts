@@ -115,10 +115,15 @@ export class Verifier {
       this.problem({ kind: 'unparsable', instance: null, sequence: null, eventId: null, where, detail: 'no event in this line' });
       return;
     }
-    this.addEvent(ev, where);
+    this.addEvent(ev, where, rawCanonical(line, ev === v));
   }
 
-  addEvent(ev: Record<string, unknown>, where: string | null = null): void {
+  /**
+   * `raw`: the canonical text cut from the line itself when it holds the sealed bytes verbatim (a
+   * bare event, or the last member `event` of an envelope): saves re-serialising. Only trusted when
+   * its mac matches; otherwise the event is re-serialised and checked again.
+   */
+  addEvent(ev: Record<string, unknown>, where: string | null = null, raw: string | null = null): void {
     this.events++;
     const seq = ev['sequence'];
     const proxy = ev['proxy'] as Record<string, unknown> | undefined;
@@ -132,31 +137,26 @@ export class Verifier {
     const integ = ev['integrity'] as { prev?: unknown; mac?: unknown } | undefined;
     let fp: string;
     let prev: string | null = null;
-    if (this.key !== null || integ === undefined) {
-      let canonical: string;
-      if (integ !== undefined) {
-        const { integrity: _drop, ...rest } = ev;
-        canonical = escapeLineSeparators(JSON.stringify(rest));
+    const canonicalOf = (): string => {
+      if (integ === undefined) return escapeLineSeparators(JSON.stringify(ev));
+      const { integrity: _drop, ...rest } = ev;
+      return escapeLineSeparators(JSON.stringify(rest));
+    };
+    if (this.key !== null) {
+      if (integ === undefined || typeof integ.mac !== 'string' || typeof integ.prev !== 'string') {
+        this.problem({ kind: 'unsigned', instance, sequence: seq, eventId: id, where, detail: 'no integrity.prev/mac' });
+        fp = createHash('sha1').update(canonicalOf()).digest('base64');
       } else {
-        canonical = escapeLineSeparators(JSON.stringify(ev));
-      }
-      if (this.key !== null) {
-        if (integ === undefined || typeof integ.mac !== 'string' || typeof integ.prev !== 'string') {
-          this.problem({ kind: 'unsigned', instance, sequence: seq, eventId: id, where, detail: 'no integrity.prev/mac' });
-          fp = createHash('sha1').update(canonical).digest('base64');
-        } else {
-          prev = integ.prev;
-          const mac = createHmac('sha256', this.key).update(integ.prev).update(canonical).digest('base64url');
-          if (mac !== integ.mac) this.problem({ kind: 'mac_mismatch', instance, sequence: seq, eventId: id, where, detail: 'integrity.mac does not match the event: edited, or another key' });
-          fp = integ.mac;
-        }
-      } else {
-        fp = createHash('sha1').update(canonical).digest('base64');
+        prev = integ.prev;
+        const macOf = (c: string): string => createHmac('sha256', this.key!).update(integ.prev as string).update(c).digest('base64url');
+        let ok = raw !== null && macOf(raw) === integ.mac;
+        if (!ok) ok = macOf(canonicalOf()) === integ.mac;
+        if (!ok) this.problem({ kind: 'mac_mismatch', instance, sequence: seq, eventId: id, where, detail: 'integrity.mac does not match the event: edited, or another key' });
+        fp = integ.mac;
       }
     } else {
-      // no key: the mac is a fingerprint of the content as sealed (an edit without a new mac shows as a different duplicate only)
-      const { integrity: _drop, ...rest } = ev;
-      fp = createHash('sha1').update(escapeLineSeparators(JSON.stringify(rest))).digest('base64');
+      // without the key: a fingerprint of the content (raw text when it re-serialises the same)
+      fp = createHash('sha1').update(raw ?? canonicalOf()).digest('base64');
     }
     const st = this.inst(instance);
     const had = st.fps[seq];
@@ -263,6 +263,21 @@ export class Verifier {
       problems: this.problemCount, firstProblems: this.problems, chainChecked: this.key !== null,
     };
   }
+}
+
+/**
+ * The sealed canonical text as it stands in the line, or null: the line is the event itself, or
+ * the event is the envelope's last member `"event":{...}`; the trailing integrity member is cut off.
+ */
+function rawCanonical(line: string, bare: boolean): string | null {
+  let text = line.trimEnd();
+  if (!bare) {
+    const at = text.lastIndexOf('"event":{');
+    if (at < 0 || !text.endsWith('}')) return null;
+    text = text.slice(at + 8, -1);
+  }
+  const i = text.lastIndexOf(',"integrity":{"prev":"');
+  return i < 0 ? text : text.slice(0, i) + '}';
 }
 
 /** The event in a line: the line itself, its `event` member (object or JSON text), or a Splunk export's result._raw. */
