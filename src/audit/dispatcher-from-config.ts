@@ -5,9 +5,22 @@ import type { Logger } from '../log.js';
 import { serializeEvent } from './serialize.js';
 import { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from './event.js';
+import { EventStamper, gapEventBuilder, readIntegrityKey, SequencedSink, testEventBuilder } from './sequence.js';
+import type { AuditSink } from './sink.js';
 
-export function dispatcherFromConfig(config: ServeConfig, logger: Logger, hostName: string): AuditDispatcher<AuditEvent> {
+/** This process's numbering (and, with --integrity-key-file, sealing) of events. */
+export function stamperFromConfig(config: ServeConfig, hostName: string): EventStamper {
+  return new EventStamper(config.integrityKeyFile ? readIntegrityKey(config.integrityKeyFile) : null, { hostName });
+}
+
+/** The request path's sink: events numbered and sealed by `stamper`, handed to `dispatcher`. */
+export function sequencedSink(stamper: EventStamper, dispatcher: AuditDispatcher<AuditEvent>): AuditSink {
+  return new SequencedSink(stamper, (json, timeMs, seq, inst) => dispatcher.enqueueSerialized(json, timeMs, seq, inst), () => dispatcher.active);
+}
+
+export function dispatcherFromConfig(config: ServeConfig, logger: Logger, hostName: string, stamper: EventStamper | null = null): AuditDispatcher<AuditEvent> {
   return new AuditDispatcher<AuditEvent>({
+    ...(stamper ? { gapEvent: gapEventBuilder(stamper), testEvent: testEventBuilder(stamper) } : {}),
     dataDir: config.dataDir, logger, hostName,
     queueMaxEvents: config.queueMaxEvents, queueMaxBytes: config.queueMaxBytes,
     spoolMaxBytes: config.spoolMaxBytes, spoolFsyncIntervalMs: config.spoolFsyncIntervalMs,

@@ -26,6 +26,9 @@ export interface AuditEvent {
   version: '1';
   /** UUIDv7, unique per event: receivers de-duplicate on it. */
   id: string;
+  /** 1, 2, 3, ... per `proxy.instance`, in the order events are handed to the dispatcher (set when
+   * the event is handed over: src/audit/sequence.ts). Optional: added in a later release of version 1. */
+  sequence?: number;
   /** "s3" for S3 traffic; "admin" for changes made through the admin API. */
   kind: 's3' | 'admin';
   /** Request start, RFC 3339 UTC with milliseconds. */
@@ -121,5 +124,7 @@ export interface AuditEvent {
     host: string;
     /** Backend origin the request was forwarded to, or null when it was not. */
     backend: string | null;
+    /** The process (or --workers worker) that numbered the event: a UUIDv7 made at its start. */
+    instance?: string;
   };
 }

@@ -74,7 +74,8 @@ export function serializeEvent(e: AuditEvent): string {
   const r = e.response;
   const u = e.auth;
   const c = e.client;
-  return '{"version":' + str(e.version) + ',"id":' + str(e.id) + ',"kind":' + str(e.kind) + ',"time":' + str(e.time) +
+  return '{"version":' + str(e.version) + ',"id":' + str(e.id) +
+    (e.sequence === undefined ? '' : ',"sequence":' + num(e.sequence)) + ',"kind":' + str(e.kind) + ',"time":' + str(e.time) +
     ',"api":{"name":' + str(a.name) + ',"bucket":' + str(a.bucket) + ',"object":' + str(a.object) +
     ',"addressing":' + str(a.addressing) + ',"readOnly":' + a.readOnly + ',"versionId":' + str(a.versionId) +
     ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber) +
@@ -99,5 +100,6 @@ export function serializeEvent(e: AuditEvent): string {
     ',"bytes":{"received":' + num(e.bytes.received) + ',"sent":' + num(e.bytes.sent) +
     '},"timing":{"firstByteMs":' + ms3(e.timing.firstByteMs) + ',"totalMs":' + ms3(e.timing.totalMs) +
     '},"outcome":' + str(e.outcome) + ',"outcomeDetail":' + str(e.outcomeDetail) +
-    ',"proxy":{"host":' + str(e.proxy.host) + ',"backend":' + str(e.proxy.backend) + '}}';
+    ',"proxy":{"host":' + str(e.proxy.host) + ',"backend":' + str(e.proxy.backend) +
+    (e.proxy.instance === undefined ? '' : ',"instance":' + str(e.proxy.instance)) + '}}';
 }

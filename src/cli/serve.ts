@@ -10,7 +10,7 @@ import { AuditObserver, eventContextFromConfig, type RequestMetricsSink } from '
 import type { AuditSink } from '../audit/sink.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
-import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
+import { dispatcherFromConfig, sequencedSink, stamperFromConfig } from '../audit/dispatcher-from-config.js';
 import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
@@ -48,9 +48,10 @@ export async function startServer(config: ServeConfig, logger: Logger, parts: Se
 async function startLocked(config: ServeConfig, logger: Logger, parts: ServerParts): Promise<RunningServer> {
   const gate = signatureGate(config);
   const hostName = config.hostName ?? hostname();
-  const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName);
+  const stamper = stamperFromConfig(config, hostName);
+  const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName, stamper);
   await dispatcher?.start();
-  const sink: AuditSink = parts.sink ?? dispatcher ?? NO_SINK;
+  const sink: AuditSink = parts.sink ?? (dispatcher ? sequencedSink(stamper, dispatcher) : NO_SINK);
   const control = dispatcher ?? (isAuditControl(parts.sink) ? parts.sink : unavailableControl('audit delivery is provided by the embedding application'));
   const requestMetrics = parts.metrics instanceof RequestMetrics ? parts.metrics : new RequestMetrics();
   // The saved webhook is back before the S3 listener opens: the first requests are audited too.

@@ -1,4 +1,5 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
+import { readIntegrityKey } from '../audit/sequence.js';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -60,6 +61,8 @@ export interface ServeConfig {
   hostName: string | null;
   /** S3 listener processes (node:cluster workers); 1 = the S3 listener runs in this process. */
   workers: number;
+  /** Secret key of the events' HMAC chain (mode 0600 enforced), or null: no integrity field. */
+  integrityKeyFile: string | null;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9080';
@@ -106,6 +109,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token' },
   { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
   { name: 'host-name', kind: 'string', help: 'host name written into events (default: os.hostname())' },
+  { name: 'integrity-key-file', kind: 'string', arg: 'file', help: 'secret key (file mode 0600) of the HMAC chain over the events (integrity.mac; check with s3-audit-proxy verify --key-file)' },
 ];
 
 /** Environment variables that belong to other commands and must not be rejected by serve. */
@@ -164,6 +168,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     adminTokenFile: str('admin-token-file'),
     hostName: str('host-name'),
     workers: v['workers'] as number,
+    integrityKeyFile: str('integrity-key-file'),
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
     throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');
@@ -177,6 +182,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
       throw new ConfigError(flag, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
+  // Refused when group or others can read it (exit 2 naming the flag); read again by each process.
+  if (cfg.integrityKeyFile !== null) readIntegrityKey(cfg.integrityKeyFile);
   if (cfg.requireValidSignature && !cfg.credentialsFile) {
     throw new ConfigError('--require-valid-signature', 'needs --credentials-file');
   }

@@ -1,6 +1,7 @@
 // The dispatcher's boundary types: its options and defaults, and the counters snapshot.
 import type { Logger } from '../log.js';
 import type { DriverSettings } from './driver.js';
+import type { GapInfo } from './gaps.js';
 
 /** Event to JSON text. Declared as a method type so that a dispatcher of a narrower event type still
  * passes where any dispatcher is expected (tests and the harness enqueue partial events). */
@@ -38,6 +39,24 @@ export interface AuditDispatcherOptions<E extends object = object> {
    * serializer; the dispatcher itself never looks inside an event.
    */
   serialize?: Serializer<E>;
+  /**
+   * Builds the JSON text of a `kind: "gap"` event from what was lost (the audit side's template:
+   * dispatch knows nothing of the event schema). Called synchronously just before the event is
+   * pushed, so that the event's own sequence number follows the order events reach the dispatcher.
+   * Without it losses are counted only. With it the dispatcher also keeps
+   * `dataDir/sequence-state.json` (last sequence accepted per instance) and declares crashes.
+   */
+  gapEvent?: (info: GapInfo) => StampedEvent;
+  /** The admin test event (sendTestEvent), stamped by the audit side; default: an unsequenced one. */
+  testEvent?: () => StampedEvent;
+}
+
+/** An event built by the audit side with its sequence number. */
+export interface StampedEvent {
+  json: string;
+  timeMs: number;
+  sequence: number;
+  instance: string;
 }
 
 export const DEFAULTS = {

@@ -28,9 +28,15 @@ import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
 import { TargetMetrics, type TargetKind } from './target-metrics.js';
 import { Counter, Registry, METRIC_PREFIX } from './metrics.js';
-import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer } from './dispatcher-options.js';
+import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
+import { GapTracker, type GapInfo } from './gaps.js';
+import { SequenceState } from './sequence-state.js';
 
-export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer } from './dispatcher-options.js';
+export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
+export type { GapInfo } from './gaps.js';
+
+/** How often pending gaps are looked at when no event arrives to trigger it. */
+const GAP_FLUSH_MS = 200;
 
 interface Target {
   kind: TargetKind;
@@ -60,6 +66,10 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private closing = false;
   private closePromise: Promise<void> | null = null;
   private recovered = 0;
+  /** Set when the `gapEvent` option is: losses become gap events, crashes are declared. */
+  private readonly seqState: SequenceState | null;
+  private gapTimer: NodeJS.Timeout | null = null;
+  private gapsPending = false;
 
   constructor(opts: AuditDispatcherOptions<E>) {
     this.opts = opts;
@@ -75,6 +85,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       onLost: (n, reason) => this.webhook.driver.drop(reason, n),
       onWritten: (n, reason) => this.webhook.driver.deadLettered(n, reason),
     });
+    this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
   }
 
@@ -92,7 +103,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });
+    const gaps = this.opts.gapEvent ? new GapTracker(() => { this.gapsPending = true; }) : null;
     const d = new Driver({
+      gaps,
       name: kind === 'webhook' ? 'audit webhook' : 'audit log file',
       buffer, logger: log, backoff: this.backoff, metrics,
       drops: new ThrottledLog(log, every, 'audit events lost, counted by reason (spool_full, queue_full, spool_error, spool_corrupt, dead_letter_full, ...)'),
@@ -130,6 +143,53 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     }
     this.started = true;
     this.webhook.driver.start();
+    if (this.seqState) {
+      for (const g of await this.seqState.open()) this.webhook.driver.gaps!.carry(g);
+      this.gapTimer = setInterval(() => { if (this.gapsPending) this.flushGaps(false); }, GAP_FLUSH_MS);
+      this.gapTimer.unref();
+    }
+  }
+
+  private targets(): Target[] {
+    return this.file ? [this.webhook, this.file] : [this.webhook];
+  }
+
+  /**
+   * Turns pending loss records into gap events, for each target that lost events and has room now
+   * (or, `force`, at shutdown). A gap event goes to every enabled target (it is an event of the
+   * sequence like any other) and is never refused: past the bounds if need be.
+   */
+  private flushGaps(force: boolean): void {
+    const make = this.opts.gapEvent;
+    if (!make) return;
+    this.gapsPending = false;
+    const w = this.webhook.driver.currentSink !== null;
+    const f = this.file;
+    for (const t of this.targets()) {
+      const g = t.driver.gaps;
+      if (!g || !g.pending) continue;
+      const room = t.buffer.spoolUsable || !t.buffer.mq.wouldOverflow(4096);
+      const enabled = t === this.webhook ? w : true;
+      if (!enabled || (!room && !force)) {
+        this.gapsPending = true;
+        continue;
+      }
+      for (const info of g.take()) this.emitGap(make, info, w, f);
+    }
+  }
+
+  private emitGap(make: (info: GapInfo) => StampedEvent, info: GapInfo, w: boolean, f: Target | null): void {
+    let ev: StampedEvent;
+    try {
+      ev = make(info);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not build a gap event');
+      return;
+    }
+    const bytes = this.slab.encode(ev.json);
+    this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
+    if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
+    if (f) f.driver.pushForce(bytes, ev.timeMs);
   }
 
   private async openSpool(t: Target, dirName: string): Promise<void> {
@@ -166,9 +226,15 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.closing = true;
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = null;
+    if (this.gapTimer) clearInterval(this.gapTimer);
+    this.gapTimer = null;
+    // Gaps known now are emitted now, whatever the room: they go to the spool with the rest.
+    if (this.gapsPending) this.flushGaps(true);
     const deadline = performance.now() + Math.max(0, deadlineMs);
-    const targets = this.file ? [this.webhook, this.file] : [this.webhook];
+    const targets = this.targets();
     await Promise.all(targets.map((t) => t.driver.close(deadline)));
+    // What was lost from here on (no room at shutdown, enqueued after close) is declared by the next run.
+    if (this.seqState) await this.seqState.close(targets.flatMap((t) => t.driver.gaps?.take() ?? []));
     await Promise.all([...targets.map((t) => t.driver.currentSink?.destroy()), ...[...this.oldSinks].map((o) => o.destroy())]);
     await Promise.all(targets.map((t) => t.spool?.close()));
     await this.deadLetter.close();
@@ -199,23 +265,45 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   }
 
   /** One event as JSON text and its time (epoch ms). Never blocks, never throws, O(1). */
-  enqueueSerialized(json: string, timeMs: number): void {
+  /**
+   * One event as JSON text and its time (epoch ms), with its sequence number and producing
+   * instance when the audit side numbers events (then a loss is declared by number in a gap
+   * event). Never blocks, never throws, O(1).
+   */
+  enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null): void {
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
-    if (w) this.webhook.driver.push(bytes, timeMs);
-    if (f) f.driver.push(bytes, timeMs);
+    if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
+    if (w) this.webhook.driver.push(bytes, timeMs, sequence, instance);
+    if (f) f.driver.push(bytes, timeMs, sequence, instance);
+    if (this.gapsPending && !this.closing) this.flushGaps(false);
   }
 
   /**
    * Events a producer in another process (a `--workers` worker) had to drop before they reached
    * the dispatcher: counted as enqueued and dropped, so the status and metrics show every loss.
    */
-  recordUpstreamDrops(reason: string, n: number): void {
+  recordUpstreamDrops(reason: string, n: number, instance: string | null = null, ranges: ReadonlyArray<readonly [number, number]> = [], timeMs = NaN): void {
     if (this.webhook.driver.currentSink === null || n <= 0) return;
     this.webhook.metrics.enqueued.inc(n);
-    this.webhook.driver.drop(reason, n);
+    let located = 0;
+    for (const [from, to] of ranges) {
+      for (let s = from; s <= to && located < n; s++, located++) this.webhook.driver.drop(reason, 1, s, instance, timeMs);
+    }
+    if (located < n) this.webhook.driver.drop(reason, n - located, -1, null, timeMs);
+  }
+
+  /**
+   * Declares a loss the dispatcher did not see (a `--workers` worker that died with events it had
+   * not sent): `count` null when unknown, `lastSequence` the last number known accepted from it.
+   */
+  declareLost(info: GapInfo): void {
+    const g = this.webhook.driver.gaps;
+    if (!g) return;
+    g.carry(info);
+    this.gapsPending = true;
   }
 
   // ---- admin plane ----------------------------------------------------------------------------
@@ -295,13 +383,24 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const sink = this.webhook.driver.currentSink as WebhookSink | null;
     if (!sink) throw new Error('no audit webhook is configured: enable one first (setWebhook / audit-webhook enable)');
     const now = new Date();
-    const json = JSON.stringify({ version: '1', id: randomUUID(), kind: 'test', time: now.toISOString(), message: 's3-audit-proxy test event', proxy: { host: this.hostName } });
-    const body = sink.formatter.body([json], [Buffer.byteLength(json)], [now.getTime()]);
+    // Stamped by the audit side when it numbers events: the test event then takes a number of the
+    // same sequence, goes to the audit log target too, and is declared lost (gap "test_event_failed")
+    // if the receiver does not take it, so that the sequence has no silent hole.
+    let stamped: StampedEvent | null = null;
+    if (this.opts.testEvent) {
+      stamped = this.opts.testEvent();
+      this.seqState?.accepted(stamped.instance, stamped.sequence, stamped.timeMs);
+      if (this.file) this.file.driver.pushForce(this.slab.encode(stamped.json), stamped.timeMs);
+    }
+    const json = stamped?.json ?? JSON.stringify({ version: '1', id: randomUUID(), kind: 'test', time: now.toISOString(), message: 's3-audit-proxy test event', proxy: { host: this.hostName } });
+    const timeMs = stamped?.timeMs ?? now.getTime();
+    const body = sink.formatter.body([json], [Buffer.byteLength(json)], [timeMs]);
     const out = await sink.sender.send(body, sink.formatter.contentType);
     const r = out.result;
     const latencyMs = Math.round(out.latencyMs * 1000) / 1000;
+    const ok = r.kind === 'reply' && r.statusCode >= 200 && r.statusCode < 300;
+    if (stamped && !ok) this.webhook.driver.gaps?.lost('test_event_failed', 1, stamped.sequence, stamped.instance, stamped.timeMs);
     if (r.kind === 'reply') {
-      const ok = r.statusCode >= 200 && r.statusCode < 300;
       if (ok) this.webhook.driver.wake();
       return { ok, statusCode: r.statusCode, body: sink.redact(r.body.slice(0, 4096)), latencyMs };
     }

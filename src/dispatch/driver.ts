@@ -7,6 +7,7 @@
 // moved to the spool a chunk per event-loop turn and only one probe at a time is sent. A request in
 // flight far longer than the usual latency marks the target degraded (the watchdog).
 import type { Logger } from '../log.js';
+import type { GapTracker } from './gaps.js';
 import type { EventJson } from './event-slab.js';
 import { Health, type FailureKind } from './health.js';
 import { deliverBatch, type DeliveryFailure, type DeliveryHooks } from './batch-delivery.js';
@@ -44,6 +45,8 @@ export interface DriverOptions {
   drops: ThrottledLog;
   deadLetter: DeadLetterStore | null;
   deadLetters: ThrottledLog | null;
+  /** Where every loss is recorded for gap events (gaps.ts); null: counted only. */
+  gaps?: GapTracker | null;
 }
 
 export class Driver {
@@ -56,6 +59,7 @@ export class Driver {
   private readonly drops: ThrottledLog;
   private readonly deadLetter: DeadLetterStore | null;
   private readonly deadLetters: ThrottledLog | null;
+  readonly gaps: GapTracker | null;
   private sink: Sink | null = null;
   private settings: DriverSettings = { batchMaxEvents: 500, batchMaxBytes: 1 << 20, batchMaxWaitMs: 1000, concurrency: 1, requestTimeoutMs: 15_000 };
   private limits: BatchLimits = { maxEvents: 500, maxBytes: 1 << 20, maxWaitMs: 1000, cost: (b) => b };
@@ -86,6 +90,7 @@ export class Driver {
     this.drops = o.drops;
     this.deadLetter = o.deadLetter;
     this.deadLetters = o.deadLetters;
+    this.gaps = o.gaps ?? null;
     this.buffer.onReady = () => this.pump();
     this.buffer.onSpooled = (n) => this.m.spooled.inc(n);
   }
@@ -142,26 +147,40 @@ export class Driver {
   // ---- intake ---------------------------------------------------------------------------------
 
   /** Never blocks, never throws; O(1) except when memory is full (then one spill chunk). */
-  push(json: Buffer, timeMs: number): void {
+  push(json: Buffer, timeMs: number, seq = -1, instance: string | null = null): void {
     this.m.enqueued.inc();
     if (this.closing) {
-      this.drop('closed', 1);
+      this.drop('closed', 1, seq, instance, timeMs);
       return;
     }
     const refused = this.buffer.push(json, timeMs, json.length);
     if (refused !== null) {
-      this.drop(refused, 1);
+      this.drop(refused, 1, seq, instance, timeMs);
       return;
     }
     if (!this.health.healthy || this.buffer.memoryHigh || this.buffer.memoryBatchFull(this.limits, this.overhead)) this.schedulePump();
     else if (!this.batchTimer) this.armBatchTimer(this.limits.maxWaitMs);
   }
 
-  /** Counts `n` events lost for `reason` (each lost event is counted exactly once, here). */
-  drop(reason: string, n: number): void {
+  /**
+   * A gap event (or another event that must not be lost): pushed past the memory bounds when the
+   * buffer refuses it. Not counted as enqueued (it is the dispatcher's own). Works while closing.
+   */
+  pushForce(json: Buffer, timeMs: number): void {
+    if (this.closed) return;
+    if (this.buffer.push(json, timeMs, json.length) !== null) this.buffer.mq.pushForce(json, timeMs, json.length);
+    if (!this.closing) this.schedulePump();
+  }
+
+  /**
+   * Counts `n` events lost for `reason` (each lost event is counted exactly once, here) and records
+   * them for a gap event: with their sequence number when the caller knows it (`seq` >= 1, n = 1).
+   */
+  drop(reason: string, n: number, seq = -1, instance: string | null = null, timeMs = NaN): void {
     if (n <= 0) return;
     this.m.dropped.inc(n, reason);
     this.drops.add(reason, n);
+    this.gaps?.lost(reason, n, seq, instance, timeMs);
   }
 
   // ---- pump -----------------------------------------------------------------------------------

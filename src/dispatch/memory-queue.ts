@@ -68,6 +68,18 @@ export class MemoryQueue {
     return true;
   }
 
+  /** Appends one event whatever the bounds (gap events: never dropped; few and small). */
+  pushForce(json: EventJson, timeMs: number, bytes: number): void {
+    if (this.count === this.jsonRing.length) this.grow(true);
+    const mask = this.jsonRing.length - 1;
+    const i = (this.head + this.count) & mask;
+    this.jsonRing[i] = json;
+    this.timeRing[i] = timeMs;
+    this.sizeRing[i] = bytes;
+    this.count++;
+    this.totalBytes += bytes;
+  }
+
   /** Size in bytes of the i-th queued event (0 = oldest). */
   sizeAt(i: number): number {
     return this.sizeRing[(this.head + i) & (this.jsonRing.length - 1)];

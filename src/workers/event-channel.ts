@@ -11,7 +11,7 @@
 // are summed here and ride along, or leave on their own every METRICS_MS when no events flow.
 import type { AuditEvent } from '../audit/event.js';
 import type { RequestMetricsSink } from '../audit/observer.js';
-import { serializeEvent } from '../audit/serialize.js';
+import { EventStamper, type Stamped } from '../audit/sequence.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import type { AuditSink } from '../audit/sink.js';
 import type { EventsMessage, WorkerToPrimary } from './messages.js';
@@ -32,6 +32,8 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   active: boolean;
   private json = '';
   private times: number[] = [];
+  private seqs: number[] = [];
+  private droppedRanges: Array<[number, number]> = [];
   private readonly metrics = new RequestMetrics();
   private metricsPending = false;
   private dropped = 0;
@@ -45,28 +47,40 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     private readonly port: IpcPort,
     active: boolean,
     private readonly maxUnsentBytes = DEFAULT_MAX_UNSENT_BYTES,
+    /** Numbers (and seals) this worker's events: its own instance. */
+    readonly stamper: EventStamper = new EventStamper(),
   ) {
     this.active = active;
+    stamper.handOver = (json, timeMs, seq) => this.add(json, timeMs, seq);
   }
 
   enqueue(event: AuditEvent, timeMs?: number): void {
     if (!this.active || this.closed) return;
-    let text: string;
+    let s: Stamped;
     try {
-      text = serializeEvent(event);
+      s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));
     } catch {
       this.dropped++;
       this.armEventTimer();
       return;
     }
+    this.add(s.json, s.timeMs, s.sequence);
+  }
+
+  private add(text: string, timeMs: number, seq: number): void {
     // UTF-16 length: a cheap stand-in for the byte size (within 3x), good enough for a bound.
     if (this.unsentBytes + this.json.length + text.length > this.maxUnsentBytes) {
       this.dropped++;
+      const r = this.droppedRanges;
+      const last = r[r.length - 1];
+      if (last !== undefined && last[1] === seq - 1) last[1] = seq;
+      else r.push([seq, seq]);
       this.armEventTimer();
       return;
     }
     this.json = this.times.length === 0 ? text : this.json + '\n' + text;
-    this.times.push(timeMs ?? Date.parse(event.time));
+    this.times.push(timeMs);
+    this.seqs.push(seq);
     if (this.times.length >= FLUSH_EVENTS) this.flush();
     else this.armEventTimer();
   }
@@ -110,10 +124,12 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     const metrics = this.metricsPending ? this.metrics.takeDelta() : null;
     this.metricsPending = false;
     if (this.times.length === 0 && metrics === null && this.dropped === 0) return;
-    const msg: EventsMessage = { t: 'events', json: this.json, times: this.times, metrics, dropped: this.dropped };
+    const msg: EventsMessage = { t: 'events', json: this.json, times: this.times, metrics, dropped: this.dropped, instance: this.stamper.instance, seqs: this.seqs, droppedRanges: this.droppedRanges };
     const size = this.json.length + this.times.length * 8 + (metrics ? 256 : 0) + 64;
     this.json = '';
     this.times = [];
+    this.seqs = [];
+    this.droppedRanges = [];
     this.dropped = 0;
     this.unsentBytes += size;
     try {

@@ -21,6 +21,11 @@ export interface EventsMessage {
   metrics: RequestMetricsDelta | null;
   /** Events the worker dropped since its last message because the channel was backlogged. */
   dropped: number;
+  /** The worker's instance (events are numbered per worker) and each event's sequence number. */
+  instance: string;
+  seqs: number[];
+  /** Sequence numbers of the dropped events, as inclusive ranges. */
+  droppedRanges: Array<[number, number]>;
 }
 
 /** Worker → primary: acknowledges an ActiveMessage (the admin API's reply waits for every worker). */

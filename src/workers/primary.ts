@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
-import { dispatcherFromConfig } from '../audit/dispatcher-from-config.js';
+import { dispatcherFromConfig, sequencedSink, stamperFromConfig } from '../audit/dispatcher-from-config.js';
 import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
@@ -47,6 +47,9 @@ interface Slot {
   ackWaiters: Array<{ seq: number; resolve: () => void }>;
   said: 'nothing' | 'bye';
   exited: Promise<void>;
+  /** The worker's event numbering, as last seen in its messages. */
+  instance: string | null;
+  lastSequence: number;
 }
 
 /** Starts the primary holding the --data-dir lock (its workers do not take it). */
@@ -56,7 +59,10 @@ export async function startPrimary(config: ServeConfig, logger: Logger): Promise
 
 async function startLocked(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
   const hostName = config.hostName ?? hostname();
-  const dispatcher = dispatcherFromConfig(config, logger, hostName);
+  // The primary numbers its own events (admin, gap, test): an instance of its own.
+  const stamper = stamperFromConfig(config, hostName);
+  const dispatcher = dispatcherFromConfig(config, logger, hostName, stamper);
+  const adminSink = sequencedSink(stamper, dispatcher);
   await dispatcher.start();
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
@@ -93,16 +99,18 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   };
   await restorePersistedWebhook(config.dataDir, control, logger);
 
-  const ingest = (m: EventsMessage): void => {
-    const { json, times, metrics } = m;
+  const ingest = (m: EventsMessage, slot: Slot): void => {
+    const { json, times, metrics, seqs, instance } = m;
     let start = 0;
     for (let i = 0; i < times.length; i++) {
       const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
-      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!);
+      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance);
       start = end + 1;
     }
+    if (seqs.length > 0) slot.lastSequence = Math.max(slot.lastSequence, seqs[seqs.length - 1]!);
+    slot.instance = instance;
     if (metrics !== null) requestMetrics.merge(metrics);
-    if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped);
+    if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped, instance, m.droppedRanges);
   };
 
   const fork = (): Slot => {
@@ -113,7 +121,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     const init: WorkerInit = { backend, active: dispatcher.active, ...(alone ? { listenPort } : {}) };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     const slot: Slot = {
-      worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing',
+      worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing', instance: null, lastSequence: 0,
       // Both: 'exit' can come before the channel's last messages are read; 'disconnect' comes after.
       exited: Promise.all([
         new Promise<void>((resolve) => worker.once('exit', () => resolve())),
@@ -124,7 +132,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     worker.on('message', (m: unknown) => {
       if (!isOurMessage(m)) return;
       try {
-        if (m.t === 'events') ingest(m);
+        if (m.t === 'events') ingest(m, slot);
         else if (m.t === 'ack') {
           slot.ackedSeq = Math.max(slot.ackedSeq, m.seq);
           slot.ackWaiters = slot.ackWaiters.filter((w) => (w.seq <= slot.ackedSeq ? (w.resolve(), false) : true));
@@ -135,6 +143,11 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     });
     worker.once('exit', (code, signal) => {
       slots.delete(worker.id);
+      // A worker that died without its goodbye lost what it had not sent: how many is not known.
+      if (slot.said !== 'bye' && slot.instance !== null) {
+        const now = Date.now();
+        dispatcher.declareLost({ reason: 'worker_exit', instance: slot.instance, ranges: [], count: null, unlocated: 0, exact: false, firstTime: now, lastTime: now, lastSequence: slot.lastSequence });
+      }
       for (const w of slot.ackWaiters) w.resolve();
       // During start-up a death fails the start (below) instead of a restart loop.
       if (stopping || !running) return;
@@ -186,7 +199,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   if (embedded) announceEmbeddedStore(logger, embedded, url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink: dispatcher, metrics: requestMetrics, s3Url: url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName });
   } catch (err) {
     await killAll();
     await dispatcher.close(1000);

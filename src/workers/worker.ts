@@ -9,6 +9,7 @@ import { AuditObserver, eventContextFromConfig } from '../audit/observer.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { WorkerEventChannel } from './event-channel.js';
+import { stamperFromConfig } from '../audit/dispatcher-from-config.js';
 import { isOurMessage, WORKER_INIT_ENV, type WorkerInit, type WorkerToPrimary } from './messages.js';
 
 export interface RunningWorker {
@@ -30,7 +31,8 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     if (process.connected) process.send!(m, undefined, undefined, cb);
     else cb?.();
   };
-  const channel = new WorkerEventChannel({ send: (m, cb) => process.send!(m, undefined, undefined, cb) }, init.active);
+  const channel = new WorkerEventChannel({ send: (m, cb) => process.send!(m, undefined, undefined, cb) }, init.active, undefined,
+    stamperFromConfig(config, config.hostName ?? hostname()));
   let proxy: ProxyServer | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
