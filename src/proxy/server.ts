@@ -46,6 +46,9 @@ function backendPool(cfg: ServeConfig, origin: string): Pool {
     connections: cfg.backendConnections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
+    // Idle backend sockets close after 4 s even when the backend's Keep-Alive hint is longer: with no
+    // cap on connections, a burst must not leave its peak of descriptors open for a minute.
+    keepAliveMaxTimeout: 4_000,
     headersTimeout: cfg.backendHeadersTimeoutMs,
     bodyTimeout: cfg.backendBodyTimeoutMs,
     connect: {
