@@ -293,3 +293,20 @@ describe('the signature gate: race-free and fail-closed', () => {
     assert.equal(r.seen[0]!.outcome, 'completed');
   });
 });
+
+describe('the options', () => {
+  test('--client-send-timeout and --client-body-timeout: defaults, flag, environment, config file, errors naming the setting', (t) => {
+    const d = loadServeConfig([], {});
+    assert.deepEqual([d.clientSendTimeoutMs, d.clientBodyTimeoutMs, d.backendConnections], [60_000, 60_000, 0]);
+    assert.equal(loadServeConfig(['--client-send-timeout', '2s'], {}).clientSendTimeoutMs, 2000);
+    assert.equal(loadServeConfig([], { S3AP_CLIENT_BODY_TIMEOUT: '500ms' }).clientBodyTimeoutMs, 500);
+    const dir = tempDir();
+    t.after(() => dir.remove());
+    const file = join(dir.path, 'config.json');
+    writeFileSync(file, JSON.stringify({ clientSendTimeout: '3s', 'client-body-timeout': '0' }));
+    const f = loadServeConfig(['--config', file], {});
+    assert.deepEqual([f.clientSendTimeoutMs, f.clientBodyTimeoutMs], [3000, 0]);
+    assert.throws(() => loadServeConfig(['--client-body-timeout', 'soon'], {}), /--client-body-timeout: expected a duration/);
+    assert.throws(() => loadServeConfig([], { S3AP_CLIENT_SEND_TIMEOUT: 'never' }), /S3AP_CLIENT_SEND_TIMEOUT.*expected a duration/);
+  });
+});
