@@ -1,6 +1,6 @@
 // Prometheus metrics of the S3 traffic (per API name and status class) and of the process, rendered
 // with the small registry of src/dispatch/metrics.ts. Label values come from fixed sets only: API
-// names from the classifier's rule table ("Unknown" otherwise), five status classes, five outcomes.
+// names from the classifier's rule table ("Unknown" otherwise), five status classes, six outcomes.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { RequestMetricsSink } from '../audit/observer.js';
 import { API_LEVEL } from '../s3/index.js';
@@ -12,7 +12,7 @@ export const REQUEST_METRIC_PREFIX = 's3ap_';
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
 
 const KNOWN_APIS: ReadonlySet<string> = new Set([...API_LEVEL.keys(), 'Unknown']);
-const OUTCOMES = ['completed', 'client-aborted', 'backend-error', 'backend-unreachable', 'rejected'] as const;
+const OUTCOMES = ['completed', 'client-aborted', 'client-stalled', 'backend-error', 'backend-unreachable', 'rejected'] as const;
 const KNOWN_OUTCOMES: ReadonlySet<string> = new Set(OUTCOMES);
 
 export function statusClass(statusCode: number): '2xx' | '3xx' | '4xx' | '5xx' | 'other' {
@@ -135,7 +135,7 @@ export class RequestMetrics implements RequestMetricsSink {
   constructor() {
     const p = REQUEST_METRIC_PREFIX;
     this.requests = this.registry.add(new LabeledCounter(`${p}requests_total`, 'S3 requests served, by API name and status class.', ['api', 'status_class']));
-    this.outcomes = this.registry.add(new Counter(`${p}request_outcomes_total`, 'S3 requests by outcome (completed, client-aborted, backend-error, backend-unreachable, rejected).', 'outcome', OUTCOMES));
+    this.outcomes = this.registry.add(new Counter(`${p}request_outcomes_total`, 'S3 requests by outcome (completed, client-aborted, client-stalled, backend-error, backend-unreachable, rejected).', 'outcome', OUTCOMES));
     this.latency = this.registry.add(new Histogram1(`${p}request_duration_seconds`, 'S3 request duration (request start to last response byte), by API name.', 'api', LATENCY_BUCKETS));
   }
 

@@ -18,6 +18,7 @@ import { parseJsonBody, type SelfAddress } from './validate.js';
 import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
 import { stringifyJsonLine } from '../json-text.js';
+import { endThenDestroy } from '../proxy/stall-guard.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 
@@ -275,7 +276,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     s.on('close', () => sockets.delete(s));
   });
   server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    // end() alone would keep the descriptor while the client keeps its side open: destroyed after a short linger.
+    if (socket.writable) endThenDestroy(socket, 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
 

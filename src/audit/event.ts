@@ -7,6 +7,9 @@ export type Outcome =
   | 'completed'
   /** The client went away before the response was complete. */
   | 'client-aborted'
+  /** The client stopped reading the response (--client-send-timeout) or sending the request body
+   * (--client-body-timeout): the proxy closed the connection and freed its backend request. */
+  | 'client-stalled'
   /** The backend failed after it started answering (reset, timeout mid-body, invalid reply). */
   | 'backend-error'
   /** The backend could not be reached or did not answer in time; the proxy answered 503/504. */

@@ -23,7 +23,7 @@ export interface ServeConfig {
   tlsKey: string | null;
   backendCa: string | null;
   backendInsecureSkipVerify: boolean;
-  /** Max sockets to the backend. */
+  /** Max sockets to the backend; 0 = no cap (one per request in flight, idle ones closed after 4 s). */
   backendConnections: number;
   connectTimeoutMs: number;
   /** Backend: time to the response headers. */
@@ -34,6 +34,10 @@ export interface ServeConfig {
   clientHeadersTimeoutMs: number;
   /** Client: whole-request limit (0 = none; large uploads need none). */
   clientRequestTimeoutMs: number;
+  /** Client: max time a response write may make no progress because the client does not read (0 = none). */
+  clientSendTimeoutMs: number;
+  /** Client: max time without a request body byte while the proxy is reading the body (0 = none). */
+  clientBodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   shutdownTimeoutMs: number;
   logLevel: string;
@@ -81,12 +85,14 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'tls-key', kind: 'string', arg: 'file', help: 'private key for --tls-cert (PEM)' },
   { name: 'backend-ca', kind: 'string', arg: 'file', help: 'CA bundle to trust for an HTTPS backend' },
   { name: 'backend-insecure-skip-verify', kind: 'boolean', default: false, help: 'do not verify the backend certificate' },
-  { name: 'backend-connections', kind: 'integer', default: 256, help: 'max sockets to the backend' },
+  { name: 'backend-connections', kind: 'integer', default: 0, help: 'max sockets to the backend (0 = no cap: one per request in flight, so stalled clients cannot hold the others\' share)' },
   { name: 'connect-timeout', kind: 'duration', default: 5000, help: 'backend connect timeout' },
   { name: 'backend-headers-timeout', kind: 'duration', default: 300_000, help: 'wait for the backend response headers' },
   { name: 'backend-body-timeout', kind: 'duration', default: 300_000, help: 'max idle time in a backend response body' },
   { name: 'client-headers-timeout', kind: 'duration', default: 60_000, help: 'time a client has to send its request headers' },
   { name: 'client-request-timeout', kind: 'duration', default: 0, help: 'whole-request limit for clients (0 = none)' },
+  { name: 'client-send-timeout', kind: 'duration', default: 60_000, help: 'max time a response write may make no progress because the client does not read; then the connection is closed (0 = none)' },
+  { name: 'client-body-timeout', kind: 'duration', default: 60_000, help: 'max time without a request body byte while the proxy reads the body; then 408 and close (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
@@ -146,6 +152,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     backendBodyTimeoutMs: v['backend-body-timeout'] as number,
     clientHeadersTimeoutMs: v['client-headers-timeout'] as number,
     clientRequestTimeoutMs: v['client-request-timeout'] as number,
+    clientSendTimeoutMs: v['client-send-timeout'] as number,
+    clientBodyTimeoutMs: v['client-body-timeout'] as number,
     keepAliveTimeoutMs: v['keep-alive-timeout'] as number,
     shutdownTimeoutMs: v['shutdown-timeout'] as number,
     logLevel: v['log-level'] as string,

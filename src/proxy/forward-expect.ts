@@ -10,6 +10,7 @@ import type { ForwardContext } from './forward.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
+import { LINGER_MS, STALL_DETAIL, StallWatch, type StallKind } from './stall-guard.js';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
 
@@ -45,6 +46,33 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
     obs.bytesSent = sendS3Error(res, status, code, message, (req.url ?? '/').split('?', 1)[0]!, obs.id, status === 503 ? { 'retry-after': '1' } : {});
   };
 
+  // A client that stops reading the answer, or stops sending the body it was asked for, is closed
+  // (--client-send-timeout, --client-body-timeout), and its backend request with it.
+  const onStall = (kind: StallKind): void => {
+    if (done || clientGone) return;
+    obs.outcome = 'client-stalled';
+    obs.outcomeDetail = STALL_DETAIL[kind];
+    clientGone = true;
+    backendDone = true;
+    breq.destroy();
+    if (kind === 'body' && !res.headersSent) {
+      const message = 'Your socket connection to the server was not read from or written to within the timeout period.';
+      obs.statusCode = 408;
+      obs.proxyReply = { code: 'RequestTimeout', message };
+      obs.firstByteMono = performance.now();
+      res.once('finish', finish);
+      res.once('close', finish);
+      obs.bytesSent = sendS3Error(res, 408, 'RequestTimeout', message, (req.url ?? '/').split('?', 1)[0]!, obs.id, { connection: 'close' });
+      const socket = obs.socket;
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      return;
+    }
+    res.destroy();
+    finish();
+  };
+  const stall = new StallWatch(obs.socket, ctx.clientSendTimeoutMs, ctx.clientBodyTimeoutMs, onStall);
+  res.once('close', () => stall.stop());
+
   const breq = mod.request({
     protocol: origin.protocol, hostname: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port || undefined,
     method: req.method, path: req.url ?? '/', agent, setHost: false,
@@ -67,7 +95,10 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
 
   breq.on('continue', () => {
     // The backend asked for the body: relay its 100 (the client sends only now).
-    if (!res.headersSent && !clientGone) res.writeContinue();
+    if (!res.headersSent && !clientGone) {
+      res.writeContinue();
+      stall.watchBody(req);
+    }
   });
 
   breq.on('response', (bres: IncomingMessage) => {
@@ -83,14 +114,17 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
     armEarlyAnswer(req, res, obs.socket);
     res.writeHead(status, bres.statusMessage, headers);
     obs.firstByteMono = performance.now();
-    const onDrain = (): void => { bres.resume(); };
+    const onDrain = (): void => { stall.sendDrained(); bres.resume(); };
     res.on('drain', onDrain);
     bres.on('data', (chunk: Buffer) => {
       if (clientGone) return;
       if (obs.responseCapture !== null) obs.responseCapture.add(chunk);
       if (obs.deleteResult !== null) obs.deleteResult.write(chunk);
       obs.bytesSent += chunk.length;
-      if (!res.write(chunk)) bres.pause();
+      if (!res.write(chunk)) {
+        bres.pause();
+        stall.sendBlocked();
+      }
     });
     bres.once('end', () => {
       res.off('drain', onDrain);

@@ -9,6 +9,7 @@ import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { Outcome } from '../audit/event.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
+import { LINGER_MS, STALL_DETAIL, StallWatch, type StallKind } from './stall-guard.js';
 
 /** Error codes that mean "no usable answer from the backend". */
 const UNREACHABLE_CODES = new Set([
@@ -21,6 +22,9 @@ export interface ForwardContext {
   backendOrigin: string;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** --client-send-timeout, --client-body-timeout (0 = none). */
+  clientSendTimeoutMs: number;
+  clientBodyTimeoutMs: number;
   onDone: (obs: RequestObservation) => void;
   /** Requests with an `Expect` header go through node:http with this agent (undici cannot send Expect). */
   expectAgent?: HttpAgent | null;
@@ -36,6 +40,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private resumeBackend: (() => void) | null = null;
   private clientGone = false;
   private done = false;
+  readonly stall: StallWatch;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -45,9 +50,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   ) {
     res.on('close', this.onClientClose);
     res.on('drain', this.onDrain);
+    this.stall = new StallWatch(obs.socket, ctx.clientSendTimeoutMs, ctx.clientBodyTimeoutMs, this.onStall);
   }
 
   private onDrain = (): void => {
+    this.stall.sendDrained();
     const resume = this.resumeBackend;
     if (resume) resume();
   };
@@ -59,6 +66,38 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.obs.outcome === 'completed') this.obs.outcome = 'client-aborted';
     if (this.abortBackend) this.abortBackend(new Error('client closed the connection'));
     this.finish();
+  };
+
+  /**
+   * The client stopped reading the response or sending the body for too long (StallWatch): close its
+   * connection and abort the backend request, so nothing it holds (a backend connection) stays held.
+   */
+  private onStall = (kind: StallKind): void => {
+    if (this.done || this.clientGone) return;
+    const obs = this.obs;
+    obs.outcome = 'client-stalled';
+    obs.outcomeDetail = STALL_DETAIL[kind];
+    if (kind === 'send' || this.res.headersSent) {
+      this.res.off('close', this.onClientClose);
+      this.res.destroy();
+      this.onClientClose();
+      return;
+    }
+    // No body byte for --client-body-timeout: 408 and close, as nginx does on client_body_timeout.
+    const message = 'Your socket connection to the server was not read from or written to within the timeout period.';
+    obs.statusCode = 408;
+    obs.proxyReply = { code: 'RequestTimeout', message };
+    obs.responseHeaders = null;
+    obs.firstByteMono = performance.now();
+    obs.bytesSent = sendS3Error(this.res, 408, 'RequestTimeout', message, (this.req.url ?? '/').split('?', 1)[0]!, obs.id, { connection: 'close' });
+    this.res.once('finish', this.finish);
+    this.res.once('close', this.finish);
+    const socket = obs.socket;
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    this.clientGone = true;
+    const abort = this.abortBackend;
+    this.abortBackend = null;
+    if (abort) abort(new Error('client stopped sending the request body'));
   };
 
   onConnect(abort: (err?: Error) => void): void {
@@ -88,12 +127,15 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (obs.responseCapture !== null) obs.responseCapture.add(chunk);
     if (obs.deleteResult !== null) obs.deleteResult.write(chunk);
     obs.bytesSent += chunk.length;
-    return this.res.write(chunk);
+    if (this.res.write(chunk)) return true;
+    this.stall.sendBlocked();
+    return false;
   }
 
   onComplete(): void {
     if (this.clientGone) return;
     this.res.end(this.finish);
+    if (!this.res.writableFinished && this.res.writableLength > 0) this.stall.sendBlocked();
   }
 
   onError(err: Error): void {
@@ -149,6 +191,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private finish = (): void => {
     if (this.done) return;
     this.done = true;
+    this.stall.stop();
     this.res.off('drain', this.onDrain);
     this.obs.endMono = performance.now();
     this.ctx.onDone(this.obs);
@@ -177,6 +220,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, obs: RequestO
     req.pause();
   }
   const handler = new ForwardHandler(req, res, obs, ctx);
+  if (body !== null) handler.stall.watchBody(body);
   try {
     ctx.pool.dispatch(
       {

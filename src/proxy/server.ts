@@ -18,6 +18,7 @@ import { interpretRequest } from '../s3/index.js';
 import { interpretPolicyFromConfig } from './interpret-policy.js';
 import { expectAgent } from './forward-expect.js';
 import { isEarlyAnswer, isLingering } from './early-answer.js';
+import { endThenDestroy } from './stall-guard.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
@@ -47,6 +48,9 @@ function backendPool(cfg: ServeConfig, origin: string): Pool {
     connections: cfg.backendConnections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
+    // Idle backend sockets close after 4 s even when the backend's Keep-Alive hint is longer: with no
+    // cap on connections, a burst must not leave its peak of descriptors open for a minute.
+    keepAliveMaxTimeout: 4_000,
     headersTimeout: cfg.backendHeadersTimeoutMs,
     bodyTimeout: cfg.backendBodyTimeoutMs,
     connect: {
@@ -133,6 +137,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const ctx: ForwardContext = {
     pool, backendOrigin: opts.backend, onDone, expectAgent: agent,
     headersTimeoutMs: cfg.backendHeadersTimeoutMs, bodyTimeoutMs: cfg.backendBodyTimeoutMs,
+    clientSendTimeoutMs: cfg.clientSendTimeoutMs, clientBodyTimeoutMs: cfg.clientBodyTimeoutMs,
   };
 
   /** Answer a request at the proxy with an S3 error; it is audited as `rejected`. */
@@ -182,7 +187,28 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       forward(req, res, obs, ctx);
       return;
     }
-    gate.check(req, res, obs).then((allowed) => {
+    // The gate is asynchronous: a client that leaves meanwhile ends its request here (one event,
+    // client-aborted), and whatever the gate says later is not acted on.
+    let pending = true;
+    const leftDuringGate = (): void => {
+      if (!pending || obs.endMono >= 0) return;
+      pending = false;
+      obs.outcome = 'client-aborted';
+      obs.outcomeDetail = 'closed during signature check';
+      obs.endMono = performance.now();
+      onDone(obs);
+    };
+    res.once('close', leftDuringGate);
+    let verdict: Promise<boolean>;
+    try {
+      verdict = gate.check(req, res, obs);
+    } catch (err) {
+      verdict = Promise.reject(err);
+    }
+    verdict.then((allowed) => {
+      if (!pending) return;
+      pending = false;
+      res.off('close', leftDuringGate);
       if (!allowed) {
         // The gate answered (e.g. 403 SignatureDoesNotMatch); it calls back when the reply is done.
         const done = (): void => { if (obs.endMono < 0) { obs.endMono = performance.now(); onDone(obs); } };
@@ -193,6 +219,16 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       }
       forward(req, res, obs, ctx);
     }, (err: unknown) => {
+      if (!pending) return;
+      pending = false;
+      res.off('close', leftDuringGate);
+      if (cfg.requireValidSignature) {
+        // Fail closed: a request that could not be checked is never forwarded when a check is required.
+        logger.error({ err, reqId: obs.id }, 'request gate failed; refused (--require-valid-signature)');
+        obs.signatureProblem = `InternalError: ${(err as Error)?.message ?? String(err)}`;
+        rejectRequest(req, res, obs, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+        return;
+      }
       logger.error({ err, reqId: obs.id }, 'request gate failed; forwarding');
       forward(req, res, obs, ctx);
     });
@@ -242,7 +278,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     if (!socket.writable) { socket.destroy(); return; }
     const reply = rawS3Error(405, 'Method Not Allowed', obs.proxyReply!.code, obs.proxyReply!.message, obs.id);
     obs.bytesSent = Buffer.byteLength(reply) - reply.indexOf('\r\n\r\n') - 4;
-    socket.end(reply);
+    endThenDestroy(socket, reply);
   });
 
   /** The S3 error for a request Node could not parse: [status, reason, code, message]. */
@@ -281,7 +317,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       const [status, reason, code, message] = parseErrorReply(err);
       const reply = rawS3Error(status, reason, code, message, obs.id);
       refusedMidBody.set(obs, { status, code, message, detail: err.code ?? 'HPE_INVALID', sent: Buffer.byteLength(reply) - reply.indexOf('\r\n\r\n') - 4 });
-      socket.end(reply);
+      endThenDestroy(socket, reply);
       return;
     }
     // Bytes after a complete request whose reply is not finished (e.g. a body longer than its
@@ -312,7 +348,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     if (socket.writable) {
       const reply = rawS3Error(status, reason, code, message, id);
       sent = Buffer.byteLength(reply);
-      socket.end(reply);
+      endThenDestroy(socket, reply);
     } else {
       socket.destroy();
     }

@@ -2,13 +2,15 @@
 // full-load scenarios (s3rver, a full S3 emulator in JS, caps the proxy at a few hundred requests/s on
 // a small box, far below what the proxy itself sustains). It does not check signatures (the proxy
 // forwards the client's signed request as is): GET and HEAD of any key answer a fixed object of
-// `size` bytes, PUT drains the body and answers 200 with an ETag, anything else 200 with an empty body.
+// `size` bytes (keys containing "big": `bigSize` bytes, when given), PUT drains the body and answers
+// 200 with an ETag, anything else 200 with an empty body.
 // Usage: node fast-backend-child.js '{"size":4096}'  -> prints "READY <port>" on stdout.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const { size, port } = JSON.parse(process.argv[2] ?? '{}') as { size?: number; port?: number };
+const { size, port, bigSize } = JSON.parse(process.argv[2] ?? '{}') as { size?: number; port?: number; bigSize?: number };
 const body = Buffer.alloc(size ?? 4096, 'o');
+const big = bigSize ? Buffer.alloc(bigSize, 'B') : null;
 const etag = '"0f343b0931126a20f133d67c2b018a3b"';
 const objectHeaders = {
   'content-type': 'application/octet-stream',
@@ -22,8 +24,9 @@ const server = createServer((req, res) => {
   const rid = `FB${(n++).toString(16).padStart(14, '0')}`;
   if (req.method === 'GET' || req.method === 'HEAD') {
     req.resume();
-    res.writeHead(200, { ...objectHeaders, 'x-amz-request-id': rid });
-    res.end(req.method === 'GET' ? body : undefined);
+    const obj = big !== null && (req.url ?? '').includes('big') ? big : body;
+    res.writeHead(200, { ...objectHeaders, 'content-length': String(obj.length), 'x-amz-request-id': rid });
+    res.end(req.method === 'GET' ? obj : undefined);
     return;
   }
   req.on('data', () => {});

@@ -24,9 +24,9 @@ export interface FastBackend extends TestBackend {
   pid: number;
 }
 
-/** The fast backend child (GET/HEAD: an object of `size` bytes; PUT: 200). */
-export async function startFastBackend(defer: (fn: () => unknown) => void, size = 4096): Promise<FastBackend> {
-  const c: ChildProcess = spawn(process.execPath, [FAST_CHILD, JSON.stringify({ size })], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** The fast backend child (GET/HEAD: an object of `size` bytes, or `bigSize` for keys containing "big"; PUT: 200). */
+export async function startFastBackend(defer: (fn: () => unknown) => void, size = 4096, bigSize?: number): Promise<FastBackend> {
+  const c: ChildProcess = spawn(process.execPath, [FAST_CHILD, JSON.stringify({ size, ...(bigSize ? { bigSize } : {}) })], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
   const port = await new Promise<number>((resolve, reject) => {
