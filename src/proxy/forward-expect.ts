@@ -21,7 +21,8 @@ export function expectAgent(origin: string, opts: { maxSockets: number; ca?: Buf
     : new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets });
 }
 
-export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs: RequestObservation, ctx: ForwardContext, agent: http.Agent): void {
+export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs: RequestObservation, ctx: ForwardContext, agent: http.Agent,
+  keep: ReadonlySet<string> | null = null): void {
   obs.backend = ctx.backendOrigin;
   const origin = new URL(ctx.backendOrigin);
   const mod = origin.protocol === 'https:' ? https : http;
@@ -76,7 +77,7 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
   const breq = mod.request({
     protocol: origin.protocol, hostname: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port || undefined,
     method: req.method, path: req.url ?? '/', agent, setHost: false,
-    headers: forwardRequestHeaders(req.rawHeaders),
+    headers: forwardRequestHeaders(req.rawHeaders, keep),
   });
   breq.setTimeout(ctx.headersTimeoutMs);
   breq.on('timeout', () => breq.destroy(Object.assign(new Error('backend timeout'), { code: gotResponse ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT' })));

@@ -5,7 +5,7 @@ import type { Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:h
 import type { Dispatcher } from 'undici';
 import { armEarlyAnswer } from './early-answer.js';
 import { forwardWithExpect } from './forward-expect.js';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, signedHopByHop } from './headers.js';
 import type { Outcome } from '../audit/event.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
@@ -205,7 +205,10 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 export function forward(req: IncomingMessage, res: ServerResponse, obs: RequestObservation, ctx: ForwardContext): void {
-  if (req.headers.expect !== undefined && ctx.expectAgent) { forwardWithExpect(req, res, obs, ctx, ctx.expectAgent); return; }
+  // Expect, and signed hop-by-hop headers, cannot go through undici (it refuses or rewrites them):
+  // those requests take node:http (forward-expect.ts), headers unchanged.
+  const keep = signedHopByHop(req.rawHeaders, req.url ?? '/');
+  if ((req.headers.expect !== undefined || keep !== null) && ctx.expectAgent) { forwardWithExpect(req, res, obs, ctx, ctx.expectAgent, keep); return; }
   obs.backend = ctx.backendOrigin;
   let body: IncomingMessage | null = null;
   if (hasBody(req)) {

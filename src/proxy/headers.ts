@@ -21,13 +21,49 @@ function connectionTokens(raw: string[]): Set<string> | null {
   return tokens;
 }
 
-/** Request headers to send to the backend, as a flat [name, value, ...] list (undici accepts it). */
-export function forwardRequestHeaders(rawHeaders: string[]): string[] {
+/** Framing is the two hops' own business: never passed on, even when signed. */
+const FRAMING = new Set(['transfer-encoding', 'te', 'trailer', 'upgrade']);
+const SIGNED_HEADERS_AUTH = /SignedHeaders=([^,\s]+)/;
+const SIGNED_HEADERS_QUERY = /[?&]X-Amz-SignedHeaders=([^&]*)/i;
+
+/**
+ * Hop-by-hop request headers (other than framing) that the request's SigV4 signature covers
+ * (Authorization's SignedHeaders, or X-Amz-SignedHeaders of a presigned URL): they must reach the
+ * backend unchanged or the signature breaks there (a client that copies a reply's `Keep-Alive` into
+ * a metadata-replacing self-copy signs it). Null when there are none (the usual case).
+ */
+export function signedHopByHop(rawHeaders: string[], url: string): Set<string> | null {
+  let list: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 13 && rawHeaders[i]!.toLowerCase() === 'authorization') {
+      list = SIGNED_HEADERS_AUTH.exec(rawHeaders[i + 1]!)?.[1];
+      break;
+    }
+  }
+  if (list === undefined && url.includes('SignedHeaders')) {
+    const m = SIGNED_HEADERS_QUERY.exec(url)?.[1];
+    if (m !== undefined) list = decodeURIComponent(m.replace(/\+/g, ' '));
+  }
+  if (list === undefined) return null;
+  let keep: Set<string> | null = null;
+  const extra = connectionTokens(rawHeaders);
+  for (const name of list.toLowerCase().split(';')) {
+    if (FRAMING.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || (extra !== null && extra.has(name))) (keep ??= new Set()).add(name);
+  }
+  return keep;
+}
+
+/**
+ * Request headers to send to the backend, as a flat [name, value, ...] list (undici accepts it).
+ * `keep`: hop-by-hop names to pass on anyway (signed ones, see signedHopByHop).
+ */
+export function forwardRequestHeaders(rawHeaders: string[], keep: ReadonlySet<string> | null = null): string[] {
   const extra = connectionTokens(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (extra !== null && extra.has(lower))) continue;
+    if ((HOP_BY_HOP.has(lower) || (extra !== null && extra.has(lower))) && (keep === null || !keep.has(lower))) continue;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
   return out;

@@ -157,6 +157,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // A connection in a lingering close after an early answer: what follows the body is not a request.
     if (isLingering(req.socket)) { req.socket.destroy(); return; }
+    // No response header the backend did not send: Node would add `Keep-Alive: timeout=65` to every
+    // reply (a client that copies a reply's headers into its next signed request would then sign a
+    // header the backend never sees). Only the header goes: the server's idle timeout stays.
+    (res as unknown as { _keepAliveTimeout: number })._keepAliveTimeout = 0;
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
     reading.set(req.socket, { req, res, obs });

@@ -11,9 +11,10 @@ export interface RawResponse {
   body: Buffer;
 }
 
-export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<RawResponse> {
+export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string; agent?: http.Agent } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    // no agent: one connection, `Connection: close`; pass a keep-alive agent to see keep-alive replies
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({
@@ -31,6 +32,8 @@ export function rawRequest(url: string, opts: { method?: string; headers?: Recor
 export async function signedHeaders(
   url: string, method: string, creds: { accessKeyId: string; secretAccessKey: string },
   extra: Record<string, string> = {}, payloadHash = 'UNSIGNED-PAYLOAD',
+  /** Headers the SDK never signs (keep-alive, connection, ...) that this request signs anyway. */
+  alsoSign: string[] = [],
 ): Promise<Record<string, string>> {
   const u = new URL(url);
   const query: Record<string, string> = {};
@@ -39,6 +42,6 @@ export async function signedHeaders(
   const signed = await signer.sign({
     method, protocol: u.protocol, hostname: u.hostname, port: Number(u.port), path: u.pathname, query,
     headers: { host: u.host, 'x-amz-content-sha256': payloadHash, ...extra },
-  });
+  }, alsoSign.length > 0 ? { signableHeaders: new Set(alsoSign) } : {});
   return signed.headers as Record<string, string>;
 }
