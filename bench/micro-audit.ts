@@ -10,6 +10,7 @@
 //   serializeEvent        the fixed-shape serializer the proxy uses instead of JSON.stringify
 //   DeleteObjects         event-loop block of reading a 1000-key request and its reply as they stream
 import type { Socket } from 'node:net';
+import { measureDeleteObjectsBlock } from './delete-objects-block.js';
 import { buildEvent, type EventContext } from '../src/audit/build-event.js';
 import { TrustedProxies } from '../src/audit/client-address.js';
 import { RequestObservation } from '../src/proxy/observation.js';
@@ -18,7 +19,7 @@ import { S3_HEADERS } from './lib/wrk.js';
 import { serializeEvent } from '../src/audit/serialize.js';
 import { uuidv7 } from '../src/audit/uuidv7.js';
 import {
-  classify, deleteObjectsOutcomes, DeleteObjectsRequestStream, DeleteObjectsResultStream, parseAuth, parseTarget, type S3RequestInput,
+  classify, parseAuth, parseTarget, type S3RequestInput,
 } from '../src/s3/index.js';
 
 const headers: Record<string, string> = { host: '127.0.0.1:9080', ...Object.fromEntries(Object.entries(S3_HEADERS).map(([k, v]) => [k.toLowerCase(), v])) };
@@ -113,45 +114,12 @@ time('whole request-path audit step with serializeEvent', N, (i) => {
   return Buffer.byteLength(serializeEvent(e)) + eventTimeMs(e.time);
 });
 
-// ---- DeleteObjects bodies read as they stream (src/s3/delete-objects.ts) ----------------------------
-// What the request thread is blocked for: the longest single chunk (Node hands the body over in chunks of
-// at most 64 KiB) and the sum over a 1000-key request of ~1 KiB keys, plus building its event entries.
+// ---- DeleteObjects bodies read as they stream (bench/delete-objects-block.ts) ------------------------
 {
-  const keys = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(4, '0')}/` + 'k'.repeat(1019));
-  const xml = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    keys.map((k) => `<Object><Key>${k}</Key></Object>`).join('') + '</Delete>');
-  const reply = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    keys.map((k) => `<Deleted><Key>${k}</Key></Deleted>`).join('') + '</DeleteResult>');
-  const CHUNK = 64 * 1024;
-  const runs = 50;
-  let maxChunk = 0;
-  const chunkTimes: number[] = [];
-  const totals: number[] = [];
-  for (let r = 0; r < runs + 10; r++) {
-    const req = new DeleteObjectsRequestStream();
-    const res = new DeleteObjectsResultStream();
-    let total = 0;
-    for (const [body, s] of [[xml, req], [reply, res]] as const) {
-      for (let at = 0; at < body.length; at += CHUNK) {
-        const t0 = performance.now();
-        s.write(body.subarray(at, at + CHUNK));
-        const dt = performance.now() - t0;
-        total += dt;
-        if (r >= 10) { chunkTimes.push(dt); if (dt > maxChunk) maxChunk = dt; }
-      }
-    }
-    const t0 = performance.now();
-    const entries = deleteObjectsOutcomes(req, res, 200, null);
-    total += performance.now() - t0;
-    if (entries.length !== 1000 || entries.some((e) => e.result !== 'deleted')) throw new Error('DeleteObjects bench: wrong result');
-    if (r >= 10) totals.push(total);
-  }
-  totals.sort((x, y) => x - y);
-  process.stdout.write(`\nDeleteObjects, 1000 keys of 1 KiB (request ${(xml.length / 1048576).toFixed(2)} MiB + reply ${(reply.length / 1048576).toFixed(2)} MiB, 64 KiB chunks):\n`);
-  chunkTimes.sort((x, y) => x - y);
-  const pct = (p: number): number => chunkTimes[Math.min(chunkTimes.length - 1, Math.floor(chunkTimes.length * p))]!;
-  process.stdout.write(`${'  event-loop block per 64 KiB chunk, median'.padEnd(58)} ${pct(0.5).toFixed(3).padStart(7)} ms\n`);
-  process.stdout.write(`${'  event-loop block per 64 KiB chunk, p99'.padEnd(58)} ${pct(0.99).toFixed(3).padStart(7)} ms\n`);
-  process.stdout.write(`${'  event-loop block per 64 KiB chunk, max (target <= 5 ms)'.padEnd(58)} ${maxChunk.toFixed(3).padStart(7)} ms\n`);
-  process.stdout.write(`${'  whole request + reply + entries, median'.padEnd(58)} ${totals[totals.length >> 1]!.toFixed(3).padStart(7)} ms\n`);
+  const r = measureDeleteObjectsBlock();
+  process.stdout.write(`\nDeleteObjects, 1000 keys of 1 KiB (request ${r.requestMiB.toFixed(2)} MiB + reply ${r.replyMiB.toFixed(2)} MiB, 64 KiB chunks):\n`);
+  process.stdout.write(`${'  event-loop block per 64 KiB chunk, median'.padEnd(58)} ${r.chunkMedianMs.toFixed(3).padStart(7)} ms\n`);
+  process.stdout.write(`${'  event-loop block per 64 KiB chunk, p99'.padEnd(58)} ${r.chunkP99Ms.toFixed(3).padStart(7)} ms\n`);
+  process.stdout.write(`${'  event-loop block per 64 KiB chunk, max (target <= 5 ms)'.padEnd(58)} ${r.chunkMaxMs.toFixed(3).padStart(7)} ms\n`);
+  process.stdout.write(`${'  whole request + reply + entries, median'.padEnd(58)} ${r.totalMedianMs.toFixed(3).padStart(7)} ms\n`);
 }

@@ -579,6 +579,12 @@ async function main(): Promise<void> {
     results.dispatcher = { ...r.value, receiverCpuSeconds: round3(treeCpuSeconds(sink.pid) - cpu0), dispatcherProcessCpuSeconds: round3(cpuChild), foreignCores: r2(foreign.cores()) };
     log(`dispatcher: ${JSON.stringify(r.value)}`);
     await sinkMode(sink, 'ok');
+    // Reading a 1000-key DeleteObjects exchange as it streams: the event-loop block (target <= 5 ms).
+    const dob = await spawnReady('delete-objects-block', NODE, [join(DIST, 'bench', 'delete-objects-block.js')], (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as Record<string, number>) : undefined), { timeoutMs: 120_000 });
+    await dob.child.exited;
+    results.deleteObjectsBlock = dob.value;
+    log(`DeleteObjects 1000 keys: ${JSON.stringify(dob.value)}`);
+    results.notes.push(`DeleteObjects of 1000 keys of 1 KiB (request + reply ${dob.value['requestMiB']} + ${dob.value['replyMiB']} MiB, read as they stream in 64 KiB chunks): event-loop block per chunk median ${dob.value['chunkMedianMs']} ms, p99 ${dob.value['chunkP99Ms']} ms, max ${dob.value['chunkMaxMs']} ms; whole exchange ${dob.value['totalMedianMs']} ms (bench/delete-objects-block.ts).`);
   });
 
   results.foreignCoresOverall = r2(overall.cores());
@@ -650,6 +656,10 @@ function evaluateTargets(r: Results): TargetCheck[] {
   check('dispatcher delivered events/s', d?.plain ? Math.round(d.plain.eventsPerSec) : null, '>=', 100_000, 'ev/s', '');
   f(d);
   check('spool drain events/s', d?.spoolDrain ? Math.round(d.spoolDrain.eventsPerSec) : null, '>=', 50_000, 'ev/s', '');
+  f(d);
+  const dob = r.deleteObjectsBlock;
+  check('DeleteObjects 1000 keys: longest event-loop block per 64 KiB chunk', dob ? dob['chunkMaxMs'] ?? null : null, '<', 5, 'ms',
+    dob ? `median ${dob['chunkMedianMs']} ms, p99 ${dob['chunkP99Ms']} ms, whole exchange ${dob['totalMedianMs']} ms` : '');
   for (const m of ['down', 'hang'] as const) {
     const g = r.degraded.find((x) => x.mode === m);
     f(g, r.degraded.find((x) => x.mode === 'healthy'));

@@ -97,6 +97,8 @@ export interface Results {
   large: LargeRow[];
   largeBytes: number;
   dispatcher: Record<string, unknown> | null;
+  /** Reading a 1000-key DeleteObjects exchange: event-loop block per chunk and in all, ms (bench/delete-objects-block.ts). */
+  deleteObjectsBlock?: Record<string, number>;
   degraded: DegradedRow[];
   auditDelivery: Record<string, unknown> | null;
   peakRssSmallMiB: number | null;

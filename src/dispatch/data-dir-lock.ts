@@ -24,6 +24,8 @@ interface LockContent {
   pid: number;
   host: string;
   startedAt: string;
+  /** Random: two locks written by processes with the same pid in the same millisecond still differ. */
+  nonce?: string;
 }
 
 /** The data directory is in use by another live process. */
@@ -91,7 +93,7 @@ export async function acquireDataDirLock(dataDir: string, logger: Logger): Promi
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, LOCK_FILE);
   const host = hostname();
-  const mine = JSON.stringify({ pid: process.pid, host, startedAt: new Date().toISOString() } satisfies LockContent);
+  const mine = JSON.stringify({ pid: process.pid, host, startedAt: new Date().toISOString(), nonce: randomBytes(8).toString('hex') } satisfies LockContent);
   ours.add(mine);
   try {
     return await takeLock(dataDir, path, mine, host, logger);
