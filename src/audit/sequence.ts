@@ -14,6 +14,7 @@
 // Rotation: the first event of every instance with a key is a `kind: "integrity"` event naming the key
 // (keyId: the first 8 hex digits of SHA-256 of the key) and starting the chain (prev ""). A new key
 // takes effect at the next start: that start's instance begins a new chain with its own such event.
+import type { GapInfo } from '../dispatch/gaps.js';
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
@@ -185,14 +186,4 @@ export function testEventBuilder(stamper: EventStamper): () => Stamped {
 }
 
 /** The dispatcher's GapInfo, as the audit side sees it (audit/ may import dispatch/ types, not the reverse). */
-export interface GapLike {
-  reason: string;
-  instance: string | null;
-  ranges: Array<[number, number]>;
-  count: number | null;
-  unlocated: number;
-  exact: boolean;
-  firstTime: number;
-  lastTime: number;
-  lastSequence?: number | null;
-}
+export type GapLike = GapInfo;

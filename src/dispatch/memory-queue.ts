@@ -58,19 +58,17 @@ export class MemoryQueue {
   push(json: EventJson, timeMs: number, bytes: number): boolean {
     if (this.wouldOverflow(bytes)) return false;
     if (this.count === this.jsonRing.length) this.grow();
-    const mask = this.jsonRing.length - 1;
-    const i = (this.head + this.count) & mask;
-    this.jsonRing[i] = json;
-    this.timeRing[i] = timeMs;
-    this.sizeRing[i] = bytes;
-    this.count++;
-    this.totalBytes += bytes;
+    this.store(json, timeMs, bytes);
     return true;
   }
 
   /** Appends one event whatever the bounds (gap events: never dropped; few and small). */
   pushForce(json: EventJson, timeMs: number, bytes: number): void {
     if (this.count === this.jsonRing.length) this.grow(true);
+    this.store(json, timeMs, bytes);
+  }
+
+  private store(json: EventJson, timeMs: number, bytes: number): void {
     const mask = this.jsonRing.length - 1;
     const i = (this.head + this.count) & mask;
     this.jsonRing[i] = json;
