@@ -164,10 +164,12 @@ export class Driver {
 
   /**
    * A gap event (or another event that must not be lost): pushed past the memory bounds when the
-   * buffer refuses it. Not counted as enqueued (it is the dispatcher's own). Works while closing.
+   * buffer refuses it. Counted as enqueued like any event, so that delivered + dropped +
+   * dead-lettered = generated still holds. Works while closing.
    */
   pushForce(json: Buffer, timeMs: number): void {
     if (this.closed) return;
+    this.m.enqueued.inc();
     if (this.buffer.push(json, timeMs, json.length) !== null) this.buffer.mq.pushForce(json, timeMs, json.length);
     if (!this.closing) this.schedulePump();
   }

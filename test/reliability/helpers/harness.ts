@@ -401,9 +401,11 @@ export function percentile(values: number[], p: number): number {
 export const r1 = (n: number): number => Math.round(n * 10) / 10;
 
 /** Receiver-side view: unique event ids by kind, duplicates, first-occurrence order. */
-export function received(r: HecReceiver): { s3: Set<string>; admin: Set<string>; unique: number; duplicates: number; firstOrder: string[]; byId: Map<string, AuditEvent> } {
+export function received(r: HecReceiver): { s3: Set<string>; admin: Set<string>; gaps: Set<string>; unique: number; duplicates: number; firstOrder: string[]; byId: Map<string, AuditEvent> } {
   const s3 = new Set<string>();
   const admin = new Set<string>();
+  /** The dispatcher's own gap events (declared losses, a crash at the previous run). */
+  const gaps = new Set<string>();
   const seen = new Set<string>();
   const firstOrder: string[] = [];
   const byId = new Map<string, AuditEvent>();
@@ -418,9 +420,10 @@ export function received(r: HecReceiver): { s3: Set<string>; admin: Set<string>;
     firstOrder.push(e.id);
     byId.set(e.id, e);
     if (e.kind === 'admin') admin.add(e.id);
+    else if ((e.kind as string) === 'gap') gaps.add(e.id);
     else s3.add(e.id);
   }
-  return { s3, admin, unique: seen.size, duplicates, firstOrder, byId };
+  return { s3, admin, gaps, unique: seen.size, duplicates, firstOrder, byId };
 }
 
 /** Samples the dispatcher every 50 ms for peaks (spool, memory queue) and the first drop. */
