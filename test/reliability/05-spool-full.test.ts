@@ -94,7 +94,8 @@ test('5a. spool full (--spool-max-bytes 192KiB) with the receiver down: spool_fu
 
   const s3 = assertS3Ok(results);
   const got = received(r);
-  assert.equal(c.generated, traffic.sent() + 1, 'one event per S3 request + the admin enable');
+  assert.equal(c.generated, traffic.sent() + 1 + got.gaps.size, 'one event per S3 request + the admin enable + the gap events declaring the drops');
+  assert.ok(got.gaps.size >= 1, 'the drops were declared by gap events');
   assertBalanced(c, true);
   assert.ok(c.dropped > 0);
   assert.deepEqual(Object.keys(c.droppedByReason).filter((k) => c.droppedByReason[k] > 0), ['spool_full'], JSON.stringify(c.droppedByReason));
@@ -172,7 +173,8 @@ test('5b. disk really full (2 MiB tmpfs, or a 1 MiB file-size limit) under a chi
   assert.ok(logs.some((l) => String(l['msg']).includes('spool: write failed')), 'the failed spool write is logged');
   assert.equal(child.child.exitCode, null, 'no crash');
   const got = received(r);
-  assert.equal(c.generated, traffic.sent() + 1, 'one event per S3 request + the admin enable');
+  assert.equal(c.generated, traffic.sent() + 1 + got.gaps.size, 'one event per S3 request + the admin enable + the gap events declaring the drops');
+  assert.ok(got.gaps.size >= 1, 'the drops were declared by gap events');
   assert.ok((c.droppedByReason['spool_error'] ?? 0) > 0, `the events of the failed write are counted spool_error: ${JSON.stringify(c.droppedByReason)}`);
   for (const k of Object.keys(c.droppedByReason)) assert.ok(['spool_error', 'queue_full'].includes(k), `drop reason ${k}`);
   assert.equal(c.delivered + c.dropped + c.deadLettered, c.generated, 'delivered + dropped + deadLettered = generated');

@@ -80,7 +80,8 @@ test('11. receiver hangs until the 32 MiB spool is full, default queue, full loa
   assert.ok(filled, 'the spool filled and drops started within the time limit');
   assert.equal(settleError, '', 'every event settled after the receiver answered');
   assert.equal(ok2xx, stats.sent, `every S3 request answered 2xx: ${JSON.stringify(stats.byStatus)}`);
-  assert.equal(c.generated, stats.sent + 1, 'one event per S3 request + the admin enable');
+  assert.equal(c.generated, stats.sent + 1 + got.gaps, 'one event per S3 request + the admin enable + the gap events declaring the drops');
+  assert.ok(got.gaps >= 1, 'the drops were declared by gap events');
   assert.ok(c.dropped > 0, 'drops once the spool was full');
   assert.deepEqual(reasons, ['spool_full'], `drops only as spool_full, never queue_full: ${JSON.stringify(c.droppedByReason)}`);
   assert.ok(watch.firstDrop && watch.firstDrop.spoolBytes >= SPOOL_MAX * 0.9, `the first drop only once the spool was full: ${JSON.stringify(watch.firstDrop)}`);

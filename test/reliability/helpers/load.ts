@@ -246,12 +246,14 @@ function countersFrom(m: Map<string, number>): ChildCounters {
 }
 
 /** Receiver-side ids: unique, duplicates (and how many distinct ids were seen more than once). */
-export function receivedIds(r: HecReceiver): { ids: Set<string>; s3: number; admin: number; duplicates: number; duplicatedIds: number } {
+export function receivedIds(r: HecReceiver): { ids: Set<string>; s3: number; admin: number; gaps: number; duplicates: number; duplicatedIds: number } {
   const ids = new Set<string>();
   const dupIds = new Set<string>();
   let duplicates = 0;
   let s3 = 0;
   let admin = 0;
+  /** The dispatcher's own gap events, declaring what was lost. */
+  let gaps = 0;
   for (const raw of r.events) {
     const e = raw as { id: string; kind: string };
     if (ids.has(e.id)) {
@@ -261,7 +263,8 @@ export function receivedIds(r: HecReceiver): { ids: Set<string>; s3: number; adm
     }
     ids.add(e.id);
     if (e.kind === 'admin') admin++;
+    else if (e.kind === 'gap') gaps++;
     else s3++;
   }
-  return { ids, s3, admin, duplicates, duplicatedIds: dupIds.size };
+  return { ids, s3, admin, gaps, duplicates, duplicatedIds: dupIds.size };
 }
