@@ -177,7 +177,7 @@ describe('conformance: Expect and early answers, direct vs through the proxy', (
     });
   }
 
-  test('a body shorter than its Content-Length, then a half-close: the same status', async () => {
+  test('a body shorter than its Content-Length, then a half-close: the same status', async (t) => {
     const run = async (base: string): Promise<{ status: number; code: string | null } | null> => {
       const url = `${base}/${bucket}/short`;
       const u = new URL(url);
@@ -187,6 +187,14 @@ describe('conformance: Expect and early answers, direct vs through the proxy', (
     };
     const d = await run(backend.url);
     const p = await run(proxy.url);
+    if (backend.kind === 'ceph' && d !== null && p !== null && p.status !== d.status) {
+      // A known difference, stated in README "Forwarding": RGW sees the client's half-close (EOF)
+      // itself and answers (404 in the Ceph tier); a half-close cannot be passed on through the
+      // proxy's connection to the backend, so the client gets the proxy's 400 IncompleteBody.
+      t.diagnostic(`known difference on Ceph RGW: direct ${JSON.stringify(d)}, proxy ${JSON.stringify(p)}`);
+      assert.deepEqual({ status: p.status, code: p.code }, { status: 400, code: 'IncompleteBody' });
+      return;
+    }
     assert.equal(p?.status ?? null, d?.status ?? null, `direct ${JSON.stringify(d)}, proxy ${JSON.stringify(p)}`);
     if (d?.code) assert.equal(p?.code, d.code);
   });
