@@ -20,7 +20,7 @@ const FORMATS = ['hec-event', 'hec-raw', 'ndjson'];
 
 export const COMMON_OPTIONS: readonly OptionDef[] = [
   { name: 'admin', kind: 'string', arg: 'url', default: 'http://127.0.0.1:9081', help: 'admin API of the running proxy (its --admin-listen)' },
-  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API token (else --admin-token-file, else <data-dir>/admin-token)' },
+  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API token (else --admin-token-file, else <data-dir>/admin-token); a flag shows in ps: prefer the file or S3AP_ADMIN_TOKEN' },
   { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
   { name: 'data-dir', kind: 'string', arg: 'dir', default: 'data', help: 'the proxy\'s data directory: its generated admin-token is read from there' },
   { name: 'timeout', kind: 'duration', default: 60_000, help: 'give up on the admin API after this long' },

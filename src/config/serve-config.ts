@@ -112,7 +112,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'audit-log-max-bytes', kind: 'size', default: 100 * 1024 ** 2, help: 'rotate the audit log at this size' },
   { name: 'audit-log-max-files', kind: 'integer', default: 5, help: 'rotated audit log files kept' },
   { name: 'admin-listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9081 }, help: 'admin API listener (keep it internal)' },
-  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token' },
+  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token; a flag shows in ps: prefer --admin-token-file or S3AP_ADMIN_TOKEN' },
   { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
   { name: 'host-name', kind: 'string', help: 'host name written into events (default: os.hostname())' },
   { name: 'integrity-key-file', kind: 'string', arg: 'file', help: 'secret key (file mode 0600) of the HMAC chain over the events (integrity.mac; check with s3-audit-proxy verify --key-file)' },

@@ -50,6 +50,10 @@ export class EventBuffer {
   onReady: () => void = () => {};
   /** Called with the number of events each spool append took (metrics). */
   onSpooled: (n: number) => void = () => {};
+  /** Called when the spool says it holds unread events but a read found none (logged by the driver). */
+  onDrySpool: (unread: number) => void = () => {};
+  /** A read found nothing although the spool counted unread events: skip it until it is written again. */
+  private spoolDry = false;
 
   constructor(maxEvents: number, maxBytes: number) {
     this.mq = new MemoryQueue(maxEvents, maxBytes);
@@ -117,6 +121,7 @@ export class EventBuffer {
     if (s === null || this.mq.length === 0) return 0;
     const items = this.mq.take(this.mq.length, maxBytes);
     const acc = s.append(items);
+    if (acc > 0) this.spoolDry = false;
     if (acc < items.json.length) this.mq.unshift(items, acc);
     this.onSpooled(acc);
     this.firstPendingAt = this.mq.length > 0 ? performance.now() : 0;
@@ -148,7 +153,7 @@ export class EventBuffer {
       return b;
     }
     if (this.reading) return null;
-    if (this.spool && this.spool.unread > 0) {
+    if (this.spool && this.spool.unread > 0 && !this.spoolDry) {
       this.readSpool(l);
       return null;
     }
@@ -165,6 +170,12 @@ export class EventBuffer {
     s.read(l.maxEvents, l.maxBytes, l.cost).then(
       (r) => {
         this.reading = false;
+        if (!r || r.json.length === 0) {
+          // The spool counts unread events it could not hand out (its books and its files disagree):
+          // memory must not wait behind it for ever. Say so once; new spool writes end this.
+          if (!this.spoolDry && (this.spool?.unread ?? 0) > 0) this.onDrySpool(this.spool!.unread);
+          this.spoolDry = true;
+        }
         if (r && r.json.length > 0) {
           const b = new Batch(this.seq++, r, 'spool', r.endSeg, r.endOff);
           if (this.suspects.size > 0) {
@@ -250,6 +261,7 @@ export class EventBuffer {
   spoolItems(items: QueueItems): number {
     if (!this.spool || items.json.length === 0) return 0;
     const acc = this.spool.append(items);
+    if (acc > 0) this.spoolDry = false;
     this.onSpooled(acc);
     return acc;
   }

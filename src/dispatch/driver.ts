@@ -93,6 +93,7 @@ export class Driver {
     this.gaps = o.gaps ?? null;
     this.buffer.onReady = () => this.pump();
     this.buffer.onSpooled = (n) => this.m.spooled.inc(n);
+    this.buffer.onDrySpool = (unread) => this.log.warn({ unread }, 'spool: counts unread events but a read found none; delivering from memory meanwhile');
   }
 
   get currentSink(): Sink | null {
