@@ -198,3 +198,24 @@ test('a failed memory batch is sent again before the events that overflowed into
   assert.deepEqual(sink.delivered, [...Array(3000).keys()], 'the failed batch first, then the spool, then memory');
   balanced(x, sink, 3000);
 });
+
+test('a spool whose books say unread events that a read cannot find does not hold memory back', async () => {
+  // A stand-in for a spool whose counters drifted from its files: unread 5, every read finds nothing.
+  const drifted = {
+    unread: 5, events: 5, error: null, full: false, bytes: 0, pendingWriteBytes: 0,
+    append: () => 0, ack: () => {}, read: async () => null,
+  };
+  const buffer = new EventBuffer(1000, 1 << 20);
+  buffer.attachSpool(drifted as unknown as Spool);
+  let warned = 0;
+  buffer.onDrySpool = () => { warned++; };
+  let ready = 0;
+  buffer.onReady = () => { ready++; };
+  const limits = { maxEvents: 10, maxBytes: 1 << 20, maxWaitMs: 0, cost: (b: number) => b };
+  buffer.push(Buffer.from('{"seq":1}'), Date.now(), 9);
+  assert.equal(buffer.next(limits, 0, true), null, 'first it tries the spool');
+  await waitUntil(() => ready === 1, 1000, 'the read came back');
+  const b = buffer.next(limits, 0, true);
+  assert.ok(b !== null && b.source === 'memory' && b.n === 1, 'then memory goes out');
+  assert.equal(warned, 1, 'said once');
+});
