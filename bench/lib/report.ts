@@ -171,7 +171,7 @@ function dispatcherTable(r: Results): string {
   if (g) rows.push(['delivered, gzip', String(Math.round(g['eventsPerSec']!)), `${f(g['wireBodyBytesPerEvent'], 0)} body B/ev (${f(g['wireTotalBytesPerEvent'], 0)} with HTTP headers; ${f(g['bodyBytesPerEvent'], 0)} uncompressed)`, `${g['events']} events, ${g['requests']} requests, dropped ${g['dropped']}`]);
   if (w) rows.push(['spool write (receiver down)', String(Math.round(w['eventsPerSec']!)), '-', `${w['events']} events in ${f(w['seconds'])} s, dropped ${w['dropped']}`]);
   if (dr) rows.push(['spool drain (receiver back)', String(Math.round(dr['eventsPerSec']!)), '-', `${dr['events']} events, ${f(dr['secondsFromFirstDelivery'])} s from first delivery (${f(dr['secondsFromUp'])} s from receiver up)`]);
-  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Dispatcher process CPU: ${d['dispatcherProcessCpuSeconds']} s, ${d['cpuUsPerEvent'] ?? '-'} µs per event over the delivered and spooled phases. Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s. Other processes used ${f(d['foreignCores'] as number)} cores meanwhile.`;
+  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Dispatcher process CPU: ${d['dispatcherProcessCpuSeconds']} s, ${d['cpuUsPerEvent'] ?? '-'} µs per event over the delivered and spooled phases (process total, start-up included). Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s. Other processes used ${f(d['foreignCores'] as number)} cores meanwhile.`;
 }
 
 function degradedTable(r: Results): string {
