@@ -78,9 +78,9 @@ export class AckPoller {
     return this.settings !== null;
   }
 
-  /** No room for another batch awaiting acknowledgement: send nothing new. */
-  get full(): boolean {
-    return this.settings !== null && this.tracker.full;
+  /** No room for another batch awaiting acknowledgement, counting the `inFlight` ones that may join: send nothing new. */
+  full(inFlight: number): boolean {
+    return this.settings !== null && this.tracker.pendingBatches + inFlight >= this.tracker.maxPendingBatches;
   }
 
   /**

@@ -238,7 +238,7 @@ export class Driver {
         return;
       }
       if (!this.health.healthy) return; // stalled: nothing new until the stuck request ends
-      while (this.inFlight.size < this.settings.concurrency && !this.ack?.full) {
+      while (this.inFlight.size < this.settings.concurrency && !this.ack?.full(this.inFlight.size)) {
         const batch = b.next(this.limits, this.overhead, this.closing);
         if (!batch) break;
         this.send(batch, sink);
