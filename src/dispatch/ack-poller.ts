@@ -8,6 +8,7 @@
 // again; the state says why (poll_failing, not_acknowledging).
 import type { Logger } from '../log.js';
 import type { Batch } from './batch.js';
+import type { EventBuffer } from './buffer.js';
 import type { Sink } from './sink.js';
 import type { AckMetrics } from './ack-metrics.js';
 import { AckTracker, DEFAULT_ACK_MAX_PENDING_BATCHES, type AckEntry } from './ack-tracker.js';
@@ -48,6 +49,38 @@ export interface AckHooks {
   acknowledged(entries: AckEntry[]): void;
   /** Timed out, or the target changed: send again. */
   resend(entries: AckEntry[]): void;
+}
+
+/** What of a driver the ack outcomes touch. */
+export interface AckDriverPort {
+  buffer: EventBuffer;
+  delivered(n: number): void;
+  pump(): void;
+  /** Batches to give back when their request in flight ends. */
+  resendAfterFlight: Set<Batch>;
+}
+
+/** The driver's side: indexed ranges are delivered (the spool moves past a contiguous prefix); the others are sent again, oldest first. */
+export function driverAckHooks(d: AckDriverPort): AckHooks {
+  return {
+    acknowledged(entries) {
+      for (const e of entries) {
+        d.delivered(e.to - e.from);
+        d.buffer.settle(e.batch);
+      }
+      d.pump();
+    },
+    resend(entries) {
+      for (const e of entries) {
+        const b = e.batch;
+        b.unsettle(e.from, e.to);
+        if (b.abandoned) continue;
+        if (b.inFlight) d.resendAfterFlight.add(b);
+        else d.buffer.giveBack(b);
+      }
+      d.pump();
+    },
+  };
 }
 
 export class AckPoller {

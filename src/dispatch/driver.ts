@@ -18,9 +18,8 @@ import { backoffDelay, type BackoffOptions } from './retry-policy.js';
 import type { TargetMetrics } from './target-metrics.js';
 import type { ThrottledLog } from './throttled-log.js';
 import type { DeadLetterReason } from './dead-letter.js';
-import { AckPoller, type AckSettings } from './ack-poller.js';
+import { AckPoller, driverAckHooks, type AckSettings } from './ack-poller.js';
 import type { AckMetrics } from './ack-metrics.js';
-import type { AckEntry } from './ack-tracker.js';
 
 const WATCHDOG_MS = 250;
 
@@ -102,7 +101,8 @@ export class Driver {
     this.deadLetter = o.deadLetter;
     this.deadLetters = o.deadLetters;
     this.gaps = o.gaps ?? null;
-    this.ack = o.ackMetrics ? new AckPoller({ acknowledged: (e) => this.acknowledged(e), resend: (e) => this.resend(e) }, this.log, o.ackMetrics) : null;
+    const port = { buffer: this.buffer, delivered: (n: number) => this.m.delivered(n), pump: () => this.pump(), resendAfterFlight: this.resendAfterFlight };
+    this.ack = o.ackMetrics ? new AckPoller(driverAckHooks(port), this.log, o.ackMetrics) : null;
     this.buffer.onReady = () => this.pump();
     this.buffer.onSpooled = (n) => this.m.spooled.inc(n);
     this.buffer.onDrySpool = (unread) => this.log.warn({ unread }, 'spool: counts unread events but a read found none; delivering from memory meanwhile');
@@ -367,27 +367,6 @@ export class Driver {
     this.m.batchSize.observe(to - from);
     b.accepted = true;
     this.noteAccepting(latencyMs, sink);
-  }
-
-  /** HEC says these accepted ranges are indexed: delivered; the spool moves past a contiguous prefix. */
-  private acknowledged(entries: AckEntry[]): void {
-    for (const e of entries) {
-      this.m.delivered(e.to - e.from);
-      this.buffer.settle(e.batch);
-    }
-    this.pump();
-  }
-
-  /** Accepted ranges never acknowledged (timed out, or the target changed): sent again, oldest first. */
-  private resend(entries: AckEntry[]): void {
-    for (const e of entries) {
-      const b = e.batch;
-      b.unsettle(e.from, e.to);
-      if (b.abandoned) continue;
-      if (b.inFlight) this.resendAfterFlight.add(b);
-      else this.buffer.giveBack(b);
-    }
-    this.pump();
   }
 
   /** The receiver took data: the target works (whatever it thought of some events). */
