@@ -13,6 +13,26 @@ function items(from: number, to: number): QueueItems {
   return { json, bytes: json.map((j) => Buffer.byteLength(j)), timeMs: json.map(() => 1_700_000_000_000) };
 }
 
+/** A spool holding `n` events and a buffer over it, read as batches of 10 (real files in a temp dir). */
+async function spooledBatches(t: { after: (fn: () => unknown) => void }, n: number): Promise<{ open: () => Promise<Spool>; buf: EventBuffer; batches: Batch[] }> {
+  const dir = await tempDir(t);
+  const { logger } = captureLogger();
+  const open = (): Promise<Spool> => Spool.open({ dir, maxBytes: 10_000_000, fsyncIntervalMs: 0, logger });
+  const sp = await open();
+  const buf = new EventBuffer(1000, 1 << 20);
+  buf.attachSpool(sp);
+  assert.equal(sp.append(items(0, n)), n);
+  await sp.flush();
+  const limits = { maxEvents: 10, maxBytes: 1 << 20, maxWaitMs: 0, cost: (b: number) => b };
+  const batches: Batch[] = [];
+  for (let guard = 0; batches.length < n / 10 && guard < 1000; guard++) {
+    const b = buf.next(limits, 0, true);
+    if (b) batches.push(b);
+    else await new Promise((r) => setTimeout(r, 2));
+  }
+  return { open, buf, batches };
+}
+
 const memBatch = (seq: number, n: number): Batch => new Batch(seq, items(seq * 100, seq * 100 + n), 'memory');
 
 test('ack tracker: acknowledged ids leave in any order, unknown and repeated ids are ignored', () => {
@@ -97,21 +117,8 @@ test('ack tracker: full at the bound of distinct batches; room again once one is
 });
 
 test('acknowledgements out of order move the spool cursor only past the contiguous acknowledged prefix', async (t) => {
-  const dir = await tempDir(t);
-  const { logger } = captureLogger();
-  const open = (): Promise<Spool> => Spool.open({ dir, maxBytes: 10_000_000, fsyncIntervalMs: 0, logger });
-  let sp = await open();
-  const buf = new EventBuffer(1000, 1 << 20);
-  buf.attachSpool(sp);
-  assert.equal(sp.append(items(0, 30)), 30);
-  await sp.flush();
-  const limits = { maxEvents: 10, maxBytes: 1 << 20, maxWaitMs: 0, cost: (b: number) => b };
-  const batches: Batch[] = [];
-  for (let guard = 0; batches.length < 3 && guard < 1000; guard++) {
-    const b = buf.next(limits, 0, true);
-    if (b) batches.push(b);
-    else await new Promise((r) => setTimeout(r, 2));
-  }
+  const { open, buf, batches } = await spooledBatches(t, 30);
+  let sp = buf.spoolRef!;
   assert.equal(batches.length, 3);
   const tracker = new AckTracker({ maxPendingBatches: 64, timeoutMs: 60_000 });
   for (const [i, b] of batches.entries()) {
@@ -131,21 +138,8 @@ test('acknowledgements out of order move the spool cursor only past the contiguo
 });
 
 test('a crash with acknowledgements pending keeps the unacknowledged batches in the spool', async (t) => {
-  const dir = await tempDir(t);
-  const { logger } = captureLogger();
-  const open = (): Promise<Spool> => Spool.open({ dir, maxBytes: 10_000_000, fsyncIntervalMs: 0, logger });
-  let sp = await open();
-  const buf = new EventBuffer(1000, 1 << 20);
-  buf.attachSpool(sp);
-  sp.append(items(0, 20));
-  await sp.flush();
-  const limits = { maxEvents: 10, maxBytes: 1 << 20, maxWaitMs: 0, cost: (b: number) => b };
-  const batches: Batch[] = [];
-  for (let guard = 0; batches.length < 2 && guard < 1000; guard++) {
-    const b = buf.next(limits, 0, true);
-    if (b) batches.push(b);
-    else await new Promise((r) => setTimeout(r, 2));
-  }
+  const { open, buf, batches } = await spooledBatches(t, 20);
+  let sp = buf.spoolRef!;
   const tracker = new AckTracker({ maxPendingBatches: 64, timeoutMs: 60_000 });
   for (const [i, b] of batches.entries()) {
     b.settle(0, b.n);
