@@ -136,13 +136,17 @@ export class AckPoller {
     }
   }
 
-  /** The receiver accepted events [from, to) of `b` (already settled there) in a reply with `ackId`. */
-  accepted(b: Batch, from: number, to: number, ackId: number | null): void {
-    if (ackId === null && !this.warnedNoAckId) {
+  /**
+   * The receiver accepted events [from, to) of `b` (already settled there) in a reply with `ackId`.
+   * `partial`: the events before a bad one of a refused request (HEC says they were indexed; without
+   * an ackId they wait for the timeout and are sent again, like any unconfirmed range).
+   */
+  accepted(b: Batch, from: number, to: number, ackId: number | null, partial = false): void {
+    if (ackId === null && !partial && !this.warnedNoAckId) {
       this.warnedNoAckId = true;
       this.log.warn({ endpoint: this.sink?.label }, 'audit webhook: the receiver accepted events without an ackId: turn on indexer acknowledgement for the HEC token; they are sent again after the ack timeout');
     }
-    this.tracker.add(b, from, to, ackId);
+    this.tracker.add(b, from, to, ackId, partial);
   }
 
   /** One round: time-outs first, then the poll. Exposed for tests; the timer calls it. */

@@ -23,6 +23,8 @@ export interface AckEntry {
   ackId: number | null;
   /** When the range was accepted (the clock given to the tracker, ms). */
   sentAt: number;
+  /** The prefix of a request refused at a bad event: no ackId is expected for it. */
+  partial: boolean;
 }
 
 export interface AckTrackerOptions {
@@ -71,9 +73,9 @@ export class AckTracker {
     return this.batches.size >= this.maxPendingBatches;
   }
 
-  /** A range waits that the receiver accepted without an ackId. */
+  /** A range waits that the receiver accepted without an ackId in a reply of success (acknowledgement off on the token). */
   get hasUnnumbered(): boolean {
-    for (const e of this.entries) if (e.ackId === null) return true;
+    for (const e of this.entries) if (e.ackId === null && !e.partial) return true;
     return false;
   }
 
@@ -84,8 +86,8 @@ export class AckTracker {
   }
 
   /** Events [from, to) of `b` were accepted (settled by the caller) and wait for `ackId`. */
-  add(b: Batch, from: number, to: number, ackId: number | null): void {
-    const e: AckEntry = { batch: b, from, to, ackId, sentAt: this.now() };
+  add(b: Batch, from: number, to: number, ackId: number | null, partial = false): void {
+    const e: AckEntry = { batch: b, from, to, ackId, sentAt: this.now(), partial };
     if (ackId !== null) {
       const old = this.byId.get(ackId);
       // the same id twice on one channel: only a receiver that restarted does that; the old range

@@ -147,13 +147,13 @@ export class Driver {
       this.limits = { maxEvents: Math.max(1, settings.batchMaxEvents), maxBytes: Math.max(1, settings.batchMaxBytes), maxWaitMs: Math.max(0, settings.batchMaxWaitMs), cost: (b, t) => sink.cost(b, t) };
       this.overhead = sink.cost(0, Date.now());
     }
-    this.ack?.configure(sink, settings?.ack ?? null);
     this.health.reset(sink !== null);
     this.retryAttempt = 0;
     this.lastAccepted = false;
     this.probeDue = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.ack?.configure(sink, settings?.ack ?? null);
     this.pump();
     return old;
   }
@@ -348,7 +348,7 @@ export class Driver {
   private hooks(sink: Sink): DeliveryHooks {
     return {
       attempt: () => this.retryAttempt,
-      accepted: (b, from, to, latencyMs, ackId) => this.accepted(b, from, to, latencyMs, sink, ackId),
+      accepted: (b, from, to, latencyMs, ackId, partial) => this.accepted(b, from, to, latencyMs, sink, ackId, partial === true),
       accepting: (latencyMs) => this.noteAccepting(latencyMs, sink),
       refused: () => this.m.requests.inc(1, 'refused'),
       deadLetter: (b, from, to, reason, status, reply) => this.toDeadLetter(b, from, to, reason, status, reply, sink),
@@ -360,9 +360,9 @@ export class Driver {
     };
   }
 
-  private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink, ackId: number | null): void {
+  private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink, ackId: number | null, partial: boolean): void {
     const n = b.settle(from, to);
-    if (this.ack?.enabled) this.ack.accepted(b, from, to, ackId); // delivered once indexed
+    if (this.ack?.enabled) this.ack.accepted(b, from, to, ackId, partial); // delivered once indexed
     else this.m.delivered(n);
     this.m.batchSize.observe(to - from);
     b.accepted = true;

@@ -14,7 +14,7 @@ import { startBackend, bucketName, type TestBackend } from '../helpers/backend.j
 import { startHecReceiver, type HecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy, tempDir, type ChildProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
-import { adminCall, runCli, waitUntil } from '../helpers/admin.js';
+import { adminCall, loadOpenApi, runCli, waitUntil } from '../helpers/admin.js';
 
 const HEC_TOKEN = randomUUID().toUpperCase();
 const PUTS = 300;
@@ -114,6 +114,8 @@ describe('HEC indexer acknowledgement (real processes)', () => {
     // ... but nothing is delivered while Splunk has not said "indexed": the spool keeps them
     const st = await status();
     const m = await metrics();
+    const full = await adminCall(env.proxy.adminUrl!, 'GET', '/api/v1/audit-webhook', { token: env.adminToken });
+    assert.equal(loadOpenApi().validate('WebhookDocument', full.json), null, 'the document with ack settings and status.ack is the documented one');
     assert.equal(st['delivered'], 0, JSON.stringify(st));
     assert.equal(m.get('s3ap_audit_events_delivered_total{target="webhook"}'), 0);
     assert.ok(st['spooled'] >= generated, `events stay in the spool: ${JSON.stringify(st)}`);
@@ -170,5 +172,25 @@ describe('HEC indexer acknowledgement (real processes)', () => {
     assert.equal(m.get('s3ap_audit_events_delivered_total{target="webhook"}'), m.get('s3ap_audit_events_enqueued_total'));
     assert.ok((m.get('s3ap_audit_ack_timeouts_total') ?? 0) > 0);
     assert.ok(receivedIds().duplicates > 0, 're-sent events arrive twice (receivers de-duplicate by id)');
+  });
+
+  test('a token without acknowledgement (no ackId in replies) is not_acknowledging: a 200 never counts as delivered', { timeout: 60_000 }, async () => {
+    env.hec.setAckMode('off');
+    const en = await cli('enable', ['--endpoint', env.hec.eventUrl, '--auth-token', HEC_TOKEN, '--ack', '--ack-timeout', '1s', '--ack-poll-interval', '200ms', '--batch-max-wait', '100ms']);
+    assert.equal(en.code, 0, en.stderr);
+    const before = await status();
+    const seen = env.hec.events.length;
+    await Promise.all(Array.from({ length: 10 }, (_, k) => env.s3.send(new PutObjectCommand({ Bucket: env.bucket, Key: `off/${k}`, Body: 'x' }))));
+    await waitUntil(() => env.hec.events.length >= seen + 10, 20_000, 'the receiver accepted the events');
+    await waitUntil(async () => (await status())['ack']['state'] === 'not_acknowledging', 20_000, 'state not_acknowledging');
+    await waitUntil(async () => (await status())['ack']['timedOut'] > before['ack']['timedOut'], 20_000, 'sent again after the timeout');
+    assert.equal((await status())['delivered'], before['delivered'], 'accepted without ackId: not delivered');
+    env.hec.setAckMode('on');
+    await waitUntil(async () => {
+      const x = await status();
+      return x['spooled'] === 0 && x['ack']['pendingEvents'] === 0 && x['queued'] === 0;
+    }, 30_000, 'delivered once the token acknowledges');
+    const m = await metrics();
+    assert.equal(m.get('s3ap_audit_events_delivered_total{target="webhook"}'), m.get('s3ap_audit_events_enqueued_total'));
   });
 });
