@@ -24,6 +24,9 @@ const OUTCOME_INDEX: ReadonlyMap<string, number> = new Map(OUTCOMES.map((o, i) =
 const OTHER_OUTCOME = OUTCOMES.length - 1;
 const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx', 'other'] as const;
 const CLASS_INDEX: ReadonlyMap<string, number> = new Map(STATUS_CLASSES.map((c, i) => [c, i]));
+const NB = LATENCY_BUCKETS.length;
+/** Numbers per API row of a RequestMetricsDelta. */
+export const DELTA_ROW = STATUS_CLASSES.length + NB + 2;
 
 function classIndex(statusCode: number): number {
   return statusCode >= 200 && statusCode < 600 ? ((statusCode / 100) | 0) - 2 : 4;
@@ -38,11 +41,20 @@ export function apiLabel(name: string): string {
   return KNOWN_APIS.has(name) ? name : 'Unknown';
 }
 
-/** What a `--workers` worker counted since its last report (RequestMetrics.takeDelta / merge). */
+/**
+ * What a `--workers` worker counted since its last report (RequestMetrics.takeDelta / merge), packed
+ * in typed arrays: the IPC channel clones a Float64Array as one block, where nested arrays cost
+ * ~50x more (bench/metrics-workers.ts).
+ */
 export interface RequestMetricsDelta {
-  requests: Array<[api: string, statusClass: string, n: number]>;
-  outcomes: Array<[outcome: string, n: number]>;
-  latency: Array<[api: string, bucketCounts: number[], sumSeconds: number, count: number]>;
+  /** API label of each row. */
+  apis: string[];
+  /** Per row (DELTA_ROW numbers): requests by status class (2xx, 3xx, 4xx, 5xx, other), request
+   * duration counts per LATENCY_BUCKETS bucket (not cumulative), duration sum (s), duration count. */
+  rows: Float64Array;
+  /** Requests by outcome (completed, client-aborted, client-stalled, backend-error,
+   * backend-unreachable, rejected, other). */
+  outcomes: Float64Array;
 }
 
 /** Everything counted for one API name. */
@@ -106,28 +118,39 @@ export class RequestMetrics implements RequestMetricsSink {
   takeDelta(): RequestMetricsDelta | null {
     if (this.pending === 0) return null;
     this.pending = 0;
-    const d: RequestMetricsDelta = { requests: [], outcomes: [], latency: [] };
-    for (const s of this.apis.values()) {
-      for (let i = 0; i < STATUS_CLASSES.length; i++) {
-        if (s.byClass[i]! > 0) d.requests.push([s.api, STATUS_CLASSES[i]!, s.byClass[i]!]);
-      }
-      s.byClass.fill(0);
+    const apis: string[] = [];
+    for (const s of this.apis.values()) if (s.latency.count > 0) apis.push(s.api);
+    const rows = new Float64Array(apis.length * DELTA_ROW);
+    let o = 0;
+    for (const api of apis) {
+      const s = this.apis.get(api)!;
       const h = s.latency;
-      if (h.count > 0) d.latency.push([s.api, Array.from(h.counts), h.sum, h.count]);
+      rows.set(s.byClass, o);
+      rows.set(h.counts, o + STATUS_CLASSES.length);
+      rows[o + DELTA_ROW - 2] = h.sum;
+      rows[o + DELTA_ROW - 1] = h.count;
+      o += DELTA_ROW;
+      s.byClass.fill(0);
       h.counts.fill(0);
       h.sum = 0;
       h.count = 0;
     }
-    for (let i = 0; i < OUTCOMES.length; i++) if (this.outcomes[i]! > 0) d.outcomes.push([OUTCOMES[i]!, this.outcomes[i]!]);
+    const outcomes = this.outcomes.slice();
     this.outcomes.fill(0);
-    return d;
+    return { apis, rows, outcomes };
   }
 
   /** Adds a worker's delta. */
   merge(d: RequestMetricsDelta): void {
-    for (const [a, cls, n] of d.requests) this.seriesOf(a).byClass[CLASS_INDEX.get(cls) ?? 4]! += n;
-    for (const [o, n] of d.outcomes) this.outcomes[OUTCOME_INDEX.get(o) ?? OTHER_OUTCOME]! += n;
-    for (const [a, counts, sum, count] of d.latency) this.latency.add(this.seriesOf(a).api, counts, sum, count);
+    const C = STATUS_CLASSES.length;
+    for (let r = 0; r < d.apis.length; r++) {
+      const o = r * DELTA_ROW;
+      if (o + DELTA_ROW > d.rows.length) break;
+      const s = this.seriesOf(d.apis[r]!);
+      for (let i = 0; i < C; i++) s.byClass[i]! += d.rows[o + i]!;
+      this.latency.add(s.api, d.rows.subarray(o + C, o + C + NB), d.rows[o + DELTA_ROW - 2]!, d.rows[o + DELTA_ROW - 1]!);
+    }
+    for (let i = 0; i < OUTCOMES.length && i < d.outcomes.length; i++) this.outcomes[i]! += d.outcomes[i]!;
   }
 
   /** Requests counted for an API name and status class (tests). */

@@ -132,24 +132,12 @@ export class FixedHistogram {
     this.observeIn(this.seriesOf(l), v);
   }
 
-  count(l: string): number {
-    return this.series.get(l)?.count ?? 0;
-  }
-
   /** Adds another histogram's per-bucket counts (same buckets) to series `l`. */
   add(l: string, counts: ArrayLike<number>, sum: number, count: number): void {
     const s = this.seriesOf(l);
     for (let i = 0; i < this.buckets.length && i < counts.length; i++) s.counts[i]! += counts[i]!;
     s.sum += sum;
     s.count += count;
-  }
-
-  /** Every series' per-bucket counts, then empties the histogram (for deltas). */
-  take(): Array<[string, number[], number, number]> {
-    const out: Array<[string, number[], number, number]> = [];
-    for (const [l, s] of this.series) out.push([l, Array.from(s.counts), s.sum, s.count]);
-    this.series.clear();
-    return out;
   }
 
   /** Registers the custom collector in `registry`. */
