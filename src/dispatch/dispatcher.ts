@@ -100,6 +100,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       inFlightRequests: () => driver?.requestsInFlight ?? 0,
       spoolBytes: () => buffer.spoolRef?.bytes ?? 0,
       spoolEvents: () => buffer.spoolRef?.events ?? 0,
+      queueMaxEvents: () => buffer.mq.maxEvents,
+      queueMaxBytes: () => buffer.mq.maxBytes,
+      spoolMaxBytes: () => buffer.spoolRef?.maxBytes ?? 0,
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });

@@ -26,6 +26,10 @@ export interface TargetGaugeSource {
   inFlightRequests(): number;
   spoolBytes(): number;
   spoolEvents(): number;
+  /** Limits, for fill ratios: memory queue (events, bytes) and disk spool (bytes; 0 without a spool). */
+  queueMaxEvents(): number;
+  queueMaxBytes(): number;
+  spoolMaxBytes(): number;
   state(): TargetState;
   consecutiveFailures(): number;
 }
@@ -62,6 +66,9 @@ export class TargetMetrics {
     gauge(r, `${p}in_flight_requests`, `Requests to ${what} in flight.`, gauges.inFlightRequests);
     gauge(r, `${p}spool_bytes`, 'Bytes in the disk spool.', gauges.spoolBytes);
     gauge(r, `${p}spool_events`, 'Events in the disk spool.', gauges.spoolEvents);
+    gauge(r, `${p}queue_max_events`, 'Events the memory queue holds at most (--queue-max-events).', gauges.queueMaxEvents);
+    gauge(r, `${p}queue_max_bytes`, 'Bytes the memory queue holds at most (--queue-max-bytes).', gauges.queueMaxBytes);
+    gauge(r, `${p}spool_max_bytes`, 'Bytes the disk spool holds at most (0: no spool).', gauges.spoolMaxBytes);
     labelledGauge(r, `${p}target_up`, 'Target state (1 for the current state).', 'state', () => {
       const out: Record<string, number> = {};
       const now = gauges.state();
