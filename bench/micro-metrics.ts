@@ -99,6 +99,6 @@ time(`--workers delta: observe + takeDelta/merge every ${PER_MESSAGE}`, N, (i) =
 const full = new RequestMetrics();
 let k = 0;
 for (const api of API_LEVEL.keys()) for (const st of [200, 404, 503]) full.observe(api, st, 'completed', (k++ % 300) + 0.5);
-await timeAsync(`scrape RequestMetrics, ${API_LEVEL.size} APIs x 3 classes (prom-client text)`, 200, () => full.render());
+await timeAsync(`scrape RequestMetrics.render(), ${API_LEVEL.size} APIs x 3 classes`, 200, () => full.render());
 for (const api of API_LEVEL.keys()) for (const st of [200, 404, 503]) { pcReq.inc({ api, status_class: cls(st) }); pcLat.observe({ api }, 0.01); }
 await timeAsync('scrape prom-client direct registry, same series', 200, () => reg.metrics());

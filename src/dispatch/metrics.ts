@@ -84,19 +84,22 @@ export function histogram(registry: Registry, name: string, help: string, bucket
   return new PromHistogram({ name, help, buckets: [...buckets], registers: [registry] });
 }
 
+type LabelSet = Readonly<Record<string, string | number>>;
 interface PromValue {
-  labels: Record<string, string | number>;
+  labels: LabelSet;
   value: number;
   metricName: string;
-  sharedLabels: Readonly<Record<string, never>>;
+  sharedLabels?: LabelSet;
 }
-const NO_LABELS: Readonly<Record<string, never>> = Object.freeze({});
+const NO_LABELS: LabelSet = Object.freeze({});
 
 /** One series of a FixedHistogram: counts per bucket (not cumulative), sum and count. */
 export interface HistogramSeries {
   readonly counts: Float64Array;
   sum: number;
   count: number;
+  /** Its label sets (one per bucket, +Inf, then the plain one), made at its first scrape. */
+  labelSets?: LabelSet[];
 }
 
 /**
@@ -145,7 +148,9 @@ export class FixedHistogram {
     const h = this;
     const collector = {
       name: this.name, help: this.help, type: 'histogram', aggregator: 'sum',
-      get: async () => ({ name: h.name, help: h.help, type: 'histogram', aggregator: 'sum', values: h.values() }),
+      // The text exposition (Registry.metrics) asks for this one; JSON (getMetricsAsJSON) for get().
+      getForPromString: async () => ({ name: h.name, help: h.help, type: 'histogram', aggregator: 'sum', values: h.values(true) }),
+      get: async () => ({ name: h.name, help: h.help, type: 'histogram', aggregator: 'sum', values: h.values(false) }),
       reset: () => h.series.clear(),
     };
     registry.registerMetric(collector as unknown as Metric);
@@ -153,23 +158,35 @@ export class FixedHistogram {
   }
 
   /**
-   * The series as prom-client metric values (cumulative buckets, +Inf, sum, count). Every value
-   * names the same empty `sharedLabels`: prom-client caches the text of each sharedLabels object
-   * in a WeakMap, and a fresh one per value made a scrape ten times slower.
+   * The series as prom-client metric values (cumulative buckets, +Inf, sum, count). For the text
+   * exposition the labels go in `sharedLabels`, one object per series and bucket kept across
+   * scrapes: prom-client caches the text of a sharedLabels object (a WeakMap by identity), so each
+   * label set is formatted once, not at every scrape (6x faster with 99 APIs; a fresh object per
+   * value made it slower still). Label order: the series label, then `le`.
    */
-  private values(): PromValue[] {
+  private values(forText: boolean): PromValue[] {
     const out: PromValue[] = [];
-    const shared = NO_LABELS;
     const bucket = `${this.name}_bucket`;
+    const sum = `${this.name}_sum`;
+    const count = `${this.name}_count`;
+    const nb = this.buckets.length;
+    const put = (labels: LabelSet, value: number, metricName: string): void => {
+      out.push(forText ? { labels: NO_LABELS, sharedLabels: labels, value, metricName } : { labels, value, metricName });
+    };
     for (const [l, s] of this.series) {
+      const sets = (s.labelSets ??= [
+        ...this.buckets.map((le) => Object.freeze({ [this.label]: l, le })),
+        Object.freeze({ [this.label]: l, le: '+Inf' }),
+        Object.freeze({ [this.label]: l }),
+      ]);
       let cum = 0;
-      for (let i = 0; i < this.buckets.length; i++) {
+      for (let i = 0; i < nb; i++) {
         cum += s.counts[i]!;
-        out.push({ labels: { [this.label]: l, le: this.buckets[i]! }, value: cum, metricName: bucket, sharedLabels: shared });
+        put(sets[i]!, cum, bucket);
       }
-      out.push({ labels: { [this.label]: l, le: '+Inf' }, value: s.count, metricName: bucket, sharedLabels: shared });
-      out.push({ labels: { [this.label]: l }, value: s.sum, metricName: `${this.name}_sum`, sharedLabels: shared });
-      out.push({ labels: { [this.label]: l }, value: s.count, metricName: `${this.name}_count`, sharedLabels: shared });
+      put(sets[nb]!, s.count, bucket);
+      put(sets[nb + 1]!, s.sum, sum);
+      put(sets[nb + 1]!, s.count, count);
     }
     return out;
   }
