@@ -73,7 +73,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   if (embedded) announceEmbeddedStore(logger, embedded, proxy.url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName, tap: dispatcher?.tap ?? null });
   } catch (err) {
     await proxy.close(0);
     await dispatcher?.close(1000);

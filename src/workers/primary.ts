@@ -98,6 +98,8 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
       + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
   };
   await restorePersistedWebhook(config.dataDir, control, logger);
+  // A live stream (tail) makes the workers send events too: attaching waits until they know.
+  dispatcher.tap.onAttachedChange = () => syncActive();
 
   const ingest = (m: EventsMessage, slot: Slot): void => {
     const { json, times, metrics, seqs, instance } = m;
@@ -199,7 +201,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   if (embedded) announceEmbeddedStore(logger, embedded, url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName, tap: dispatcher.tap });
   } catch (err) {
     await killAll();
     await dispatcher.close(1000);
