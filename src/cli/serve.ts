@@ -16,6 +16,7 @@ import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { startPrimary } from '../workers/primary.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
@@ -81,6 +82,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: proxy.url, backend, host: hostName }, 's3-audit-proxy listening');
   let stopping: Promise<void> | null = null;
   return {

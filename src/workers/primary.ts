@@ -18,6 +18,7 @@ import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { S3apError } from '../errors.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary {
@@ -209,6 +210,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: url, backend, host: hostName, workers: config.workers }, 's3-audit-proxy listening');
 
   let stopped: Promise<void> | null = null;
