@@ -1,5 +1,5 @@
 // One compact, aligned line per event for `s3-audit-proxy tail` in a terminal:
-//   12:04:05.123  127.0.0.1        PutObject             photos/2024/cat.jpg          200          ↑12.0K ↓0      3.1ms
+//   12:04:05.123  127.0.0.1        PutObject               photos/2024/cat.jpg          200          ↑12.0K ↓0      3.1ms
 // time (UTC), client, API, bucket/key (or what the event is about), status or error code, bytes in
 // and out, duration. Colour (status, failures) only when asked for (stdout a TTY, NO_COLOR unset).
 // Every field comes from the network: control characters are shown escaped, never interpreted.
@@ -9,7 +9,7 @@ export interface FormatOptions {
   color: boolean;
 }
 
-const W = { client: 15, api: 22, target: 40, status: 26 };
+const W = { client: 15, api: 24, target: 40, status: 26 };
 
 const ESC = '\u001b[';
 const paint = (on: boolean, code: string, s: string): string => (on ? `${ESC}${code}m${s}${ESC}0m` : s);
