@@ -52,6 +52,7 @@ export class TapClient {
   private closed = false;
   /** Until start(): events are gathered, nothing is written (the first line is not known yet). */
   private held = true;
+  /** When the last line was queued (silence is counted from there, whatever the flush delay). */
   private lastWrite = Date.now();
   private readonly pingTimer: NodeJS.Timeout;
   private readonly onDrain = (): void => this.noteDrops();
@@ -69,7 +70,7 @@ export class TapClient {
     out.on('drain', this.onDrain);
     out.on('close', this.onClose);
     this.pingTimer = setInterval(() => {
-      if (Date.now() - this.lastWrite >= pingMs - 5) this.line(`{"ping":"${new Date().toISOString()}"}\n`, true);
+      if (Date.now() - this.lastWrite >= pingMs * 0.9) this.line(`{"ping":"${new Date().toISOString()}"}\n`, true);
     }, pingMs);
     this.pingTimer.unref();
   }
@@ -138,6 +139,7 @@ export class TapClient {
   private schedule(): void {
     if (this.scheduled || this.held) return;
     this.scheduled = true;
+    this.lastWrite = Date.now();
     setTimeout(() => this.flush(), this.flushMs);
   }
 
@@ -146,7 +148,6 @@ export class TapClient {
     if (this.closed || this.pending === '') return;
     const text = this.pending;
     this.pending = '';
-    this.lastWrite = Date.now();
     if (this.out.destroyed) {
       this.detach();
       return;

@@ -136,3 +136,27 @@ test('the dispatcher: active and offering events only while a client is attached
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('silence is broken by a ping every pingMs, not every other one (mocked clock)', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'], now: 1_000_000 });
+  // a flush delay that is a good part of pingMs: silence counts from when a line was queued
+  const tap = new EventTap({ pingMs: 60, flushMs: 20 });
+  const r = new Reader();
+  const c = await tap.attach(r, () => true, '{"hello":{}}\n');
+  const pings = (): string[] => r.lines().filter((l) => typeof l['ping'] === 'string').map((l) => l['ping'] as string);
+  // 1 ms steps: the mocked Date then reads each timer's own time
+  const advance = (ms: number): void => { for (let i = 0; i < ms; i++) t.mock.timers.tick(1); };
+  advance(20); // hello written
+  for (let i = 1; i <= 4; i++) {
+    advance(60);
+    assert.equal(pings().length, i, `ping ${i} after ${i * 60} ms of silence`);
+  }
+  assert.equal(pings()[0], new Date(1_000_000 + 60).toISOString());
+  advance(30);
+  tap.publish(event(1));
+  advance(60);
+  assert.equal(pings().length, 4, 'no ping within pingMs of an event');
+  advance(60);
+  assert.equal(pings().length, 5);
+  c.end();
+});
