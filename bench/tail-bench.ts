@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
     sock.write(`GET /api/v1/events/stream HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`);
     sock.pause();
-    if (!(await waitFor(async () => (await metric('s3ap_stream_clients')) === 1, 10_000))) throw new Error('the stalled client did not attach');
+    if (!(await waitFor(async () => (await metric('s3ap_audit_stream_clients')) === 1, 10_000))) throw new Error('the stalled client did not attach');
     return { detach: async () => { sock.destroy(); }, cpu: () => 0 };
   };
 
@@ -82,11 +82,11 @@ async function main(): Promise<void> {
     const cpuS = cpuSeconds(proxy.pid) - c0;
     const tailCpuS = a.cpu() - t0;
     await a.detach();
-    await waitFor(async () => (await metric('s3ap_stream_clients')) === 0, 10_000);
+    await waitFor(async () => (await metric('s3ap_audit_stream_clients')) === 0, 10_000);
     log(`${mode}: ${Math.round(w.rps)} req/s, ${Math.round((cpuS / w.requests) * 1e6)} µs CPU/request, errors ${JSON.stringify(w.errors)}`);
     rounds.push({ mode, w, cpuS, tailCpuS });
   }
-  const streamDropped = await metric('s3ap_stream_events_dropped_total');
+  const streamDropped = await metric('s3ap_audit_stream_events_dropped_total');
 
   // Delivery: every event generated reached the receiver.
   await waitFor(async () => { const st = await proxy.status(); return st !== null && st['queued'] === 0 && st['inFlight'] === 0 && st['spooled'] === 0; }, 60_000, 100);

@@ -91,8 +91,8 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
     this.tap = new EventTap(opts.tap);
-    this.registry.add(new Gauge('s3ap_stream_clients', 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached));
-    const streamDrops = this.registry.add(new Counter('s3ap_stream_events_dropped_total', 'Events dropped for live stream clients that fell behind (never for the targets).'));
+    this.registry.add(new Gauge('s3ap_audit_stream_clients', 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached));
+    const streamDrops = this.registry.add(new Counter('s3ap_audit_stream_events_dropped_total', 'Events dropped for live stream clients that fell behind (never for the targets).'));
     this.tap.onDropped = () => streamDrops.inc();
   }
 

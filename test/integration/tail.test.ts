@@ -5,7 +5,7 @@
 //   Ctrl-C ends it with 0; every stream line is a documented StreamLine.
 // - a wrong token is refused with a message that says where tokens come from; a bad flag names it.
 // - a reader that never reads (a raw socket) is bounded: the proxy drops events for it alone
-//   (s3ap_stream_events_dropped_total), S3 keeps answering and the webhook gets every event.
+//   (s3ap_audit_stream_events_dropped_total), S3 keeps answering and the webhook gets every event.
 // - `serve --workers 2`: the workers send events while a tail is attached, and only then.
 // - the first run: no flags but the ports, one S3 request, and the event is in data/audit.jsonl, as
 //   the start-up log said.
@@ -206,7 +206,7 @@ test('a stream reader that never reads is dropped for alone: S3 keeps answering,
   sock.write(`GET /api/v1/events/stream HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${tok}\r\n\r\n`);
   sock.pause();
   const metrics = async (): Promise<string> => (await adminCall(p.adminUrl!, 'GET', '/metrics')).text;
-  await waitUntil(async () => metric(await metrics(), 's3ap_stream_clients') === 1, 10_000, 'the stalled client is attached');
+  await waitUntil(async () => metric(await metrics(), 's3ap_audit_stream_clients') === 1, 10_000, 'the stalled client is attached');
 
   const pool = new Pool(url.origin, { connections: 8 });
   t.after(() => pool.close());
@@ -222,8 +222,8 @@ test('a stream reader that never reads is dropped for alone: S3 keeps answering,
     }));
   };
   // Until the proxy drops for the stalled client (kernel buffers, then its 1 MiB), bounded.
-  for (let round = 0; round < 60 && !(metric(await metrics(), 's3ap_stream_events_dropped_total') > 0); round++) await burst(400);
-  const dropped = metric(await metrics(), 's3ap_stream_events_dropped_total');
+  for (let round = 0; round < 60 && !(metric(await metrics(), 's3ap_audit_stream_events_dropped_total') > 0); round++) await burst(400);
+  const dropped = metric(await metrics(), 's3ap_audit_stream_events_dropped_total');
   assert.ok(dropped > 0, `no drops after ${made} requests`);
   await burst(400); // and S3 goes on
   await waitUntil(() => hec.events.length >= made, 60_000, `the webhook gets all ${made} events (has ${hec.events.length})`);
@@ -232,11 +232,11 @@ test('a stream reader that never reads is dropped for alone: S3 keeps answering,
   assert.equal(doc.json.status.dropped, 0);
   assert.equal(hec.events.length, made);
   const m = await metrics();
-  assert.equal(metric(m, 's3ap_stream_clients'), 1, 'still attached: it is only dropped for');
-  assert.ok(metric(m, 's3ap_stream_events_dropped_total') > dropped, 'every later event was dropped for it too');
-  t.diagnostic(`requests ${made}, dropped for the stalled reader ${metric(m, 's3ap_stream_events_dropped_total')}`);
+  assert.equal(metric(m, 's3ap_audit_stream_clients'), 1, 'still attached: it is only dropped for');
+  assert.ok(metric(m, 's3ap_audit_stream_events_dropped_total') > dropped, 'every later event was dropped for it too');
+  t.diagnostic(`requests ${made}, dropped for the stalled reader ${metric(m, 's3ap_audit_stream_events_dropped_total')}`);
   sock.destroy();
-  await waitUntil(async () => metric(await metrics(), 's3ap_stream_clients') === 0, 10_000, 'the client detaches when its socket closes');
+  await waitUntil(async () => metric(await metrics(), 's3ap_audit_stream_clients') === 0, 10_000, 'the client detaches when its socket closes');
 });
 
 test('serve --workers 2: the workers send events while a tail is attached', async (t) => {
