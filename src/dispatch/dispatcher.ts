@@ -29,7 +29,7 @@ import type { Sink } from './sink.js';
 import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
 import { TargetMetrics, type TargetKind } from './target-metrics.js';
-import { Counter, Gauge, Registry, METRIC_PREFIX } from './metrics.js';
+import { Counter, gauge, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
@@ -82,7 +82,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.log = opts.logger.child({ component: 'audit-dispatch' });
     this.hostName = opts.hostName ?? hostname();
     this.backoff = { baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs, maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs };
-    this.delivered = this.registry.add(new Counter(`${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']));
+    this.delivered = new Counter(this.registry, `${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']);
     this.deadLetter = new DeadLetter({
       dir: join(opts.dataDir, 'dead-letter'),
       maxBytes: opts.deadLetterMaxBytes ?? DEFAULTS.deadLetterMaxBytes,
@@ -93,8 +93,8 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
     this.tap = new EventTap(opts.tap);
-    this.registry.add(new Gauge('s3ap_audit_stream_clients', 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached));
-    const streamDrops = this.registry.add(new Counter('s3ap_audit_stream_events_dropped_total', 'Events dropped for live stream clients that fell behind (never for the targets).'));
+    gauge(this.registry, `${METRIC_PREFIX}stream_clients`, 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached);
+    const streamDrops = new Counter(this.registry, `${METRIC_PREFIX}stream_events_dropped_total`, 'Events dropped for live stream clients that fell behind (never for the targets).');
     this.tap.onDropped = () => streamDrops.inc();
   }
 
@@ -109,6 +109,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       inFlightRequests: () => driver?.requestsInFlight ?? 0,
       spoolBytes: () => buffer.spoolRef?.bytes ?? 0,
       spoolEvents: () => buffer.spoolRef?.events ?? 0,
+      queueMaxEvents: () => buffer.mq.maxEvents,
+      queueMaxBytes: () => buffer.mq.maxBytes,
+      spoolMaxBytes: () => buffer.spoolRef?.maxBytes ?? 0,
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });
@@ -466,7 +469,13 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     };
   }
 
-  prometheus(): string {
-    return this.registry.render().trimEnd();
+  /** The dispatcher's metrics (prom-client), merged with the others' at scrape time. */
+  metricsRegistry(): Registry {
+    return this.registry;
+  }
+
+  /** Prometheus text of the dispatcher's metrics alone. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
   }
 }

@@ -17,6 +17,7 @@ import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
+import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
 import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
@@ -67,6 +68,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   await dispatcher.start();
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
+  const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
   let stopping = false;
   /** Set once every first worker listens; before that a death fails the start. */
   let running = false;
@@ -95,8 +97,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
     status: () => dispatcher.status(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
-    prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
-      + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
+    metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
   await restorePersistedWebhook(config.dataDir, control, logger);
   // A live stream (tail) makes the workers send events too: attaching waits until they know.
