@@ -54,13 +54,14 @@ export interface AdminServer {
 /** The control to give the admin API when the caller supplied its own sink (tests, embedding). */
 export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
-    state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
-    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null,
+    state: 'disabled', queued: 0, queuedBytes: 0, queueMaxEvents: 0, queueMaxBytes: 0, enqueued: 0, delivered: 0, dropped: 0, droppedByReason: {},
+    spooled: 0, spoolBytes: 0, spoolMaxBytes: 0, deadLettered: 0, deadLetteredByReason: {}, retried: 0, inFlight: 0,
+    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [],
   };
   return {
     webhookConfig: () => null,
     setWebhook: async () => { throw new Error(reason); },
-    status: () => ({ ...status }),
+    status: () => ({ ...status, stateHistory: [], recentErrors: [] }),
     sendTestEvent: async () => { throw new Error(reason); },
     prometheus: () => '',
   };
@@ -208,7 +209,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /healthz, /readyz, /metrics; see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {

@@ -93,6 +93,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     webhookConfig: () => dispatcher.webhookConfig(),
     setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
     status: () => dispatcher.status(),
+    auditLogStatus: () => dispatcher.auditLogStatus(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
     prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
       + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,

@@ -150,7 +150,7 @@ test('the Dockerfile: entry point exists in the build, ports and health check ag
     assert.ok(existsSync(join(ROOT, what)), `${what} exists for COPY --from=build`);
   }
   const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  for (const need of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/', 'schema/']) assert.ok(ignore.includes(`!${need}`), `.dockerignore lets ${need} into the context`);
+  for (const need of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/', 'schema/', 'web/']) assert.ok(ignore.includes(`!${need}`), `.dockerignore lets ${need} into the context`);
   for (const never of ['**/node_modules', '**/dist', '**/data']) assert.ok(ignore.includes(never), `.dockerignore keeps ${never} out`);
 });
 
