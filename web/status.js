@@ -30,6 +30,7 @@ const token = {
 
 const nf = new Intl.NumberFormat('en');
 function num(n) { return typeof n === 'number' ? nf.format(n) : '–'; }
+function count(n, one, many) { return `${num(n)} ${n === 1 ? one : many}`; }
 function rate(n) { return n === null ? '–' : n >= 100 ? nf.format(Math.round(n)) : n.toFixed(1); }
 function bytes(n) {
   if (typeof n !== 'number') return '–';
@@ -189,6 +190,8 @@ function targetCard(t) {
   const card = el('article', 'target');
   card.dataset.target = t.id;
   card.dataset.state = s.state;
+  card.dataset.spooled = String(s.spooled);
+  card.dataset.delivered = String(s.delivered);
 
   const head = el('div', 'target-head');
   const title = el('div', 'target-title');
@@ -204,8 +207,8 @@ function targetCard(t) {
     stat('Events in /s', rate(r.inRate), 'rate-in', `${num(s.enqueued)} since start`),
     stat('Delivered /s', rate(r.outRate), 'rate-out', `${num(s.delivered)} since start`),
     fillBar('Memory queue', 'queue', Math.max(s.queued / (s.queueMaxEvents || 1), s.queuedBytes / (s.queueMaxBytes || 1)),
-      `${num(s.queued)} events · ${bytes(s.queuedBytes)} of ${bytes(s.queueMaxBytes)}`),
-    fillBar('Disk spool', 'spool', s.spoolBytes / (s.spoolMaxBytes || 1), `${num(s.spooled)} events · ${bytes(s.spoolBytes)} of ${bytes(s.spoolMaxBytes)}`),
+      `${count(s.queued, 'event', 'events')} · ${bytes(s.queuedBytes)} of ${bytes(s.queueMaxBytes)}`),
+    fillBar('Disk spool', 'spool', s.spoolBytes / (s.spoolMaxBytes || 1), `${count(s.spooled, 'event', 'events')} · ${bytes(s.spoolBytes)} of ${bytes(s.spoolMaxBytes)}`),
     reasons('Dropped', 'dropped', s.dropped, s.droppedByReason),
     reasons('Dead letters', 'dead', s.deadLettered, s.deadLetteredByReason),
     stat('Last delivery', s.lastSuccess ? ago(s.lastSuccess) : 'never', 'last-ok',
