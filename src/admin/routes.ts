@@ -13,6 +13,9 @@ import { redactToken, scrub } from './redact.js';
 import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
 import { assertNotSelf } from './self-check.js';
 import { STATUS_PAGE_FILES, statusPageFile } from './status-page.js';
+import type { EventTap } from '../dispatch/tap.js';
+import { EVENT_STREAM_PATH, eventStreamReply } from './event-stream.js';
+import type { ServerResponse } from 'node:http';
 
 export const API_PREFIX = '/api/v1';
 
@@ -24,6 +27,8 @@ export interface RouteContext {
   processMetrics: ProcessMetrics;
   readiness: Readiness;
   dataDir: string;
+  /** The dispatcher's live tap, or null (no event stream). */
+  tap: EventTap | null;
   /** Addresses the webhook must not point at (the admin and S3 listeners). */
   self(): SelfAddress[];
   /** Extra Prometheus text of the admin server itself. */
@@ -36,6 +41,8 @@ export interface RouteRequest {
   peer: string;
   /** Parsed JSON body (undefined when empty). */
   body: unknown;
+  /** The raw query string, without "?" ("" when none). */
+  query: string;
 }
 
 export interface Reply {
@@ -44,6 +51,8 @@ export interface Reply {
   text?: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** A live stream instead of a body: called with the response once the headers are written. */
+  stream?: (res: ServerResponse) => void;
 }
 
 export interface RouteDef {
@@ -197,6 +206,11 @@ export const ROUTES: readonly RouteDef[] = [
   {
     method: 'POST', path: `${API_PREFIX}/audit-webhook/test`, auth: true, body: true, action: 'TestAuditWebhook',
     summary: 'Send one test event now and report the receiver\'s reply', handle: sendTest,
+  },
+  {
+    method: 'GET', path: EVENT_STREAM_PATH, auth: true, body: false, action: null,
+    summary: 'Live events (NDJSON), filtered like mc admin trace; a slow reader loses events and is told',
+    handle: async (ctx, r) => eventStreamReply(ctx.tap, r.query),
   },
   {
     method: 'GET', path: '/healthz', auth: false, body: false, action: null,

@@ -19,6 +19,7 @@ import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
 import { stringifyJsonLine } from '../json-text.js';
 import { endThenDestroy } from '../proxy/stall-guard.js';
+import type { EventTap } from '../dispatch/tap.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 
@@ -38,6 +39,8 @@ export interface AdminServerOptions {
   /** Backend origin probed by /readyz. */
   backend: string;
   hostName: string;
+  /** The dispatcher's live tap (GET /api/v1/events/stream); null: no stream. */
+  tap?: EventTap | null;
 }
 
 export interface AdminServer {
@@ -145,11 +148,26 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const ctx: RouteContext = {
     control, sink, logger, metrics, processMetrics, readiness,
     dataDir: config.dataDir,
+    tap: opts.tap ?? null,
     self: () => self,
     adminMetrics: () => registry.render(),
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
+    if (reply.stream) {
+      // A live stream: chunked, no length, handed over to the tap (which ends it at shutdown).
+      if (res.headersSent || res.destroyed) return 0;
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType ?? 'application/x-ndjson',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+        'x-request-id': requestId,
+        ...reply.headers,
+      });
+      reply.stream(res);
+      return 0;
+    }
     const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
     const buf = Buffer.from(body, 'utf8');
     if (!res.headersSent && !res.destroyed) {
@@ -209,7 +227,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /api/v1/events/stream, /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {
@@ -241,7 +259,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         bytesReceived = raw.length;
         body = parseJsonBody(raw);
       }
-      reply = await route.handle(ctx, { requestId, peer: peer.ip, body });
+      reply = await route.handle(ctx, { requestId, peer: peer.ip, body, query: q === -1 ? '' : rawUrl.slice(q + 1) });
     } catch (err) {
       if (err instanceof AdminHttpError) {
         error = err;

@@ -16,6 +16,7 @@ import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { startPrimary } from '../workers/primary.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
@@ -73,7 +74,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   if (embedded) announceEmbeddedStore(logger, embedded, proxy.url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName, tap: dispatcher?.tap ?? null });
   } catch (err) {
     await proxy.close(0);
     await dispatcher?.close(1000);
@@ -81,6 +82,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: proxy.url, backend, host: hostName }, 's3-audit-proxy listening');
   let stopping: Promise<void> | null = null;
   return {

@@ -31,6 +31,7 @@ import { Counter, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
+import { EventTap } from './tap.js';
 
 export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 export type { GapInfo } from './gaps.js';
@@ -70,6 +71,8 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private readonly seqState: SequenceState | null;
   private gapTimer: NodeJS.Timeout | null = null;
   private gapsPending = false;
+  /** Live stream clients (`tail`, the status page): every event is offered to them too. */
+  readonly tap: EventTap;
 
   constructor(opts: AuditDispatcherOptions<E>) {
     this.opts = opts;
@@ -87,6 +90,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     });
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
+    this.tap = new EventTap(opts.tap);
   }
 
   private makeTarget(kind: TargetKind, withDeadLetters: boolean): Target {
@@ -186,6 +190,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       this.log.error({ err: (err as Error).message }, 'could not build a gap event');
       return;
     }
+    if (this.tap.attached > 0) this.tap.publish(ev.json);
     const bytes = this.slab.encode(ev.json);
     this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
     if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
@@ -224,6 +229,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
 
   private async doClose(deadlineMs: number): Promise<void> {
     this.closing = true;
+    this.tap.close();
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = null;
     if (this.gapTimer) clearInterval(this.gapTimer);
@@ -243,9 +249,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
 
   // ---- request path ---------------------------------------------------------------------------
 
-  /** True when the webhook or the local audit log is enabled. */
+  /** True when the webhook or the local audit log is enabled, or a live stream is attached. */
   get active(): boolean {
-    return this.webhook.driver.currentSink !== null || this.file !== null;
+    return this.webhook.driver.currentSink !== null || this.file !== null || this.tap.attached > 0;
   }
 
   /** Serialises with the `serialize` option, then enqueueSerialized(). Never blocks, never throws. */
@@ -264,7 +270,6 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.enqueueSerialized(json, timeMs ?? eventTimeMs((event as { time?: unknown }).time));
   }
 
-  /** One event as JSON text and its time (epoch ms). Never blocks, never throws, O(1). */
   /**
    * One event as JSON text and its time (epoch ms), with its sequence number and producing
    * instance when the audit side numbers events (then a loss is declared by number in a gap
@@ -273,6 +278,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null): void {
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
+    if (this.tap.attached > 0) this.tap.publish(json);
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
@@ -391,6 +397,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       stamped = this.opts.testEvent();
       this.seqState?.accepted(stamped.instance, stamped.sequence, stamped.timeMs);
       if (this.file) this.file.driver.pushForce(this.slab.encode(stamped.json), stamped.timeMs);
+      if (this.tap.attached > 0) this.tap.publish(stamped.json);
     }
     const json = stamped?.json ?? JSON.stringify({ version: '1', id: randomUUID(), kind: 'test', time: now.toISOString(), message: 's3-audit-proxy test event', proxy: { host: this.hostName } });
     const timeMs = stamped?.timeMs ?? now.getTime();

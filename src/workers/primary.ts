@@ -18,6 +18,7 @@ import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { S3apError } from '../errors.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary {
@@ -99,6 +100,8 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
       + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
   };
   await restorePersistedWebhook(config.dataDir, control, logger);
+  // A live stream (tail) makes the workers send events too: attaching waits until they know.
+  dispatcher.tap.onAttachedChange = () => syncActive();
 
   const ingest = (m: EventsMessage, slot: Slot): void => {
     const { json, times, metrics, seqs, instance } = m;
@@ -200,7 +203,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   if (embedded) announceEmbeddedStore(logger, embedded, url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName, tap: dispatcher.tap });
   } catch (err) {
     await killAll();
     await dispatcher.close(1000);
@@ -208,6 +211,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: url, backend, host: hostName, workers: config.workers }, 's3-audit-proxy listening');
 
   let stopped: Promise<void> | null = null;
