@@ -136,7 +136,6 @@ function render(doc) {
   if (doc.auditLog) targets.push({ id: 'audit-log', name: 'Audit log file', detail: doc.auditLog.path, status: doc.auditLog.status });
   const box = $('targets');
   box.replaceChildren(...targets.map(targetCard));
-  renderMembers(doc.members);
   $('updated').textContent = `updated ${clock(new Date().toISOString())}`;
 }
 
@@ -258,29 +257,6 @@ function errorsBox(errors) {
   }
   box.append(ul);
   return box;
-}
-
-function renderMembers(members) {
-  const panel = $('members-panel');
-  if (!Array.isArray(members)) {
-    panel.hidden = true;
-    return;
-  }
-  panel.hidden = false;
-  const rows = members.map((m) => {
-    const tr = el('tr');
-    const state = m.state ?? m.status?.state ?? m.delivery?.state ?? '–';
-    const pick = (k) => m[k] ?? m.status?.[k] ?? m.delivery?.[k];
-    const stateCell = el('td');
-    stateCell.append(el('span', `badge state-${state}`, state));
-    tr.append(
-      el('td', null, m.instance ?? m.id ?? '–'), el('td', null, m.host ?? '–'), stateCell,
-      el('td', 'num', num(pick('queued'))), el('td', 'num', num(pick('spooled'))), el('td', 'num', num(pick('dropped'))),
-      el('td', 'err-text', pick('lastError') ?? ''), el('td', null, ago(m.lastSeen ?? m.lastHeartbeat ?? m.updatedAt ?? null)),
-    );
-    return tr;
-  });
-  $('members').tBodies[0].replaceChildren(...rows);
 }
 
 // ---- live events -------------------------------------------------------------------------------
