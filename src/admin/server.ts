@@ -1,6 +1,7 @@
 // The admin HTTP API: its own listener (--admin-listen, default 127.0.0.1:9081), JSON in and out,
-// bearer-token auth on everything but /healthz, /readyz and /metrics. It shares nothing with the S3
-// listener but the dispatcher's control interface, so admin work never slows S3 traffic.
+// bearer-token auth on everything but /healthz, /readyz, /metrics and the status page's static files
+// (/). It shares nothing with the S3 listener but the dispatcher's control interface, so admin work
+// never slows S3 traffic.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
