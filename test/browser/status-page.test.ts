@@ -116,6 +116,11 @@ test('events made by S3 requests appear live', async () => {
   await waitFor(`[...document.querySelectorAll('#events tbody tr')].filter((tr) => tr.textContent.includes('${bucket}/live/object-')).length >= 5`, 'five PutObject rows');
   const rows = await eventRows();
   assert.ok(rows.some((r) => r.includes('PutObject') && r.includes(`${bucket}/live/object-4.txt`) && r.includes('200')), rows.join('\n'));
+  // A key that is HTML is shown as text (an inline handler would also be a CSP violation, checked below).
+  const html = 'live/<img src=/x onerror=alert(1)><b>bold</b>.txt';
+  await put(bucket, html);
+  await waitFor(`document.querySelector('#events tbody').textContent.includes(${JSON.stringify(`${bucket}/${html}`)})`, 'the HTML-looking key as text');
+  assert.equal(await b.page.evaluate(`document.querySelectorAll('#events img, #events b').length`), 0, 'no element made from event data');
   await waitFor(`Number(${card('webhook', 'delivered')}) >= 5`, 'deliveries counted');
   await shot('02-live-events');
 });
