@@ -222,41 +222,37 @@ function targetCard(t) {
   return card;
 }
 
-function historyBox(history) {
-  const box = el('div', 'history');
-  box.append(el('h4', null, 'State history'));
-  if (!history.length) {
-    box.append(el('p', 'muted', 'no changes yet'));
+/** A titled list (state changes, errors), or a muted line when it is empty. */
+function listBox(cls, title, listTag, listCls, items, empty, item) {
+  const box = el('div', cls);
+  box.append(el('h4', null, title));
+  if (!items.length) {
+    box.append(el('p', 'muted', empty));
     return box;
   }
-  const strip = el('ol', 'timeline');
-  for (const c of history.slice(-10)) {
-    const li = el('li', `chip state-${c.state}`);
-    li.append(el('span', 'chip-state', c.state), el('span', 'chip-time', clock(c.at)));
-    if (c.error) li.title = c.error;
-    strip.append(li);
-  }
-  box.append(strip);
+  const list = el(listTag, listCls);
+  list.append(...items.map(item));
+  box.append(list);
   return box;
 }
 
+function historyBox(history) {
+  return listBox('history', 'State history', 'ol', 'timeline', history.slice(-10), 'no changes yet', (c) => {
+    const li = el('li', `chip state-${c.state}`);
+    li.append(el('span', 'chip-state', c.state), el('span', 'chip-time', clock(c.at)));
+    if (c.error) li.title = c.error;
+    return li;
+  });
+}
+
 function errorsBox(errors) {
-  const box = el('div', 'recent-errors');
-  box.append(el('h4', null, 'Last errors'));
-  if (!errors.length) {
-    box.append(el('p', 'muted', 'none'));
-    return box;
-  }
-  const ul = el('ul', 'errors');
-  for (const e of [...errors].reverse().slice(0, 5)) {
+  return listBox('recent-errors', 'Last errors', 'ul', 'errors', [...errors].reverse().slice(0, 5), 'none', (e) => {
     const li = el('li');
     li.append(el('time', 'err-time', clock(e.at)));
     if (e.count > 1) li.append(el('span', 'err-count', `×${e.count}`));
     li.append(el('span', 'err-text', e.error));
-    ul.append(li);
-  }
-  box.append(ul);
-  return box;
+    return li;
+  });
 }
 
 // ---- live events -------------------------------------------------------------------------------
