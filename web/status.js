@@ -312,7 +312,17 @@ async function openStream() {
   }
   if (!res.ok) {
     let msg = `HTTP ${res.status}`;
-    try { msg = (await res.json())?.error?.message ?? msg; } catch { /* not JSON */ }
+    let code = null;
+    try {
+      const err = (await res.json())?.error;
+      msg = err?.message ?? msg;
+      code = err?.code ?? null;
+    } catch { /* not JSON */ }
+    if (code === 'stream_unavailable') {
+      liveState('not available', 'warn-text');
+      $('live-error').textContent = `${msg}: the rest of the page works without it.`;
+      return;
+    }
     if (res.status === 400) {
       liveState('filter refused', 'warn-text');
       $('live-error').textContent = msg;

@@ -1,5 +1,5 @@
 // One compact, aligned line per event for `s3-audit-proxy tail` in a terminal:
-//   12:04:05.123  127.0.0.1        PutObject             photos/2024/cat.jpg          200          ↑12.0K ↓0      3.1ms
+//   12:04:05.123  127.0.0.1        PutObject               photos/2024/cat.jpg          200          ↑12.0K ↓0      3.1ms
 // time (UTC), client, API, bucket/key (or what the event is about), status or error code, bytes in
 // and out, duration. Colour (status, failures) only when asked for (stdout a TTY, NO_COLOR unset).
 // Every field comes from the network: control characters are shown escaped, never interpreted.
@@ -9,7 +9,7 @@ export interface FormatOptions {
   color: boolean;
 }
 
-const W = { client: 15, api: 22, target: 40, status: 26 };
+const W = { client: 15, api: 24, target: 40, status: 26 };
 
 const ESC = '\u001b[';
 const paint = (on: boolean, code: string, s: string): string => (on ? `${ESC}${code}m${s}${ESC}0m` : s);
@@ -45,6 +45,15 @@ function fit(s: string, w: number, keepEnd = false): string {
   return keepEnd ? `…${s.slice(s.length - w + 1)}` : `${s.slice(0, w - 1)}…`;
 }
 
+/** bucket/key in the target column: the bucket stays whole (when it leaves room), the key keeps its end. */
+function fitObject(bucket: string | null, key: string | null): string {
+  if (bucket === null) return fit('/', W.target);
+  if (key === null) return fit(bucket, W.target);
+  const whole = `${bucket}/${key}`;
+  if (whole.length <= W.target || bucket.length > W.target / 2) return fit(whole, W.target, true);
+  return `${bucket}/${fit(key, W.target - bucket.length - 1, true)}`;
+}
+
 function timeOf(e: Obj): string {
   const t = str(e['time']);
   const m = t ? /T(\d\d:\d\d:\d\d(?:\.\d{1,3})?)/.exec(t) : null;
@@ -76,7 +85,7 @@ export function formatEvent(e: Obj, o: FormatOptions): string {
   const client = str(obj(e['client'])['ip']) ?? '-';
   const bucket = str(api['bucket']);
   const key = str(api['object']);
-  const target = kind === 'admin' ? (str(req['path']) ?? '-') : bucket === null ? '/' : key === null ? bucket : `${bucket}/${key}`;
+  const target = kind === 'admin' ? fit(str(req['path']) ?? '-', W.target, true) : fitObject(bucket, key);
   const code = num(res['statusCode']);
   const errorCode = str(res['errorCode']);
   const outcome = str(e['outcome']);
@@ -88,7 +97,7 @@ export function formatEvent(e: Obj, o: FormatOptions): string {
     time,
     fit(client, W.client),
     fit(str(api['name']) ?? '-', W.api),
-    fit(target, W.target, true),
+    target,
     paint(o.color, statusColor(code, failed || errorCode !== null), fit(status, W.status)),
     io.padEnd(15),
     duration.padStart(7),

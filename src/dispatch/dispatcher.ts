@@ -27,7 +27,7 @@ import type { Sink } from './sink.js';
 import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
 import { TargetMetrics, type TargetKind } from './target-metrics.js';
-import { Counter, Registry, METRIC_PREFIX } from './metrics.js';
+import { Counter, Gauge, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
@@ -91,6 +91,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
     this.tap = new EventTap(opts.tap);
+    this.registry.add(new Gauge('s3ap_stream_clients', 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached));
+    const streamDrops = this.registry.add(new Counter('s3ap_stream_events_dropped_total', 'Events dropped for live stream clients that fell behind (never for the targets).'));
+    this.tap.onDropped = () => streamDrops.inc();
   }
 
   private makeTarget(kind: TargetKind, withDeadLetters: boolean): Target {

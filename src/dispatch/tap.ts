@@ -102,6 +102,7 @@ export class TapClient {
     if (this.bufferedBytes + size > this.maxBufferedBytes) {
       this.dropped++;
       this.droppedTotal++;
+      this.tap.onDropped?.();
       return;
     }
     if (this.dropped > 0) this.announceDrops();
@@ -176,6 +177,8 @@ export class EventTap {
   readonly maxBufferedBytes: number;
   private readonly pingMs: number;
   private clients: TapClient[] = [];
+  /** Called for each event dropped for a slow client (the dispatcher counts them in its metrics). */
+  onDropped: (() => void) | null = null;
   /** Called when the first client attaches or the last detaches (tells --workers workers). */
   onAttachedChange: ((attached: boolean) => Promise<void>) | null = null;
   private syncing: Promise<void> = Promise.resolve();
