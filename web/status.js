@@ -214,6 +214,10 @@ function targetCard(t) {
       s.lastLatencyMs === null ? `${num(s.inFlight)} in flight` : `${s.lastLatencyMs} ms · ${num(s.inFlight)} in flight`),
     stat('Failures in a row', num(s.consecutiveFailures), `failures${s.consecutiveFailures > 0 ? ' bad' : ''}`, `${num(s.retried)} retried`),
   );
+  if (s.ack) {
+    grid.append(stat('Indexer ack', s.ack.state, 'ack',
+      `${count(s.ack.pendingEvents, 'event', 'events')} waiting · ${num(s.ack.timedOut)} timed out`));
+  }
   card.append(grid);
 
   const lower = el('div', 'target-lower');

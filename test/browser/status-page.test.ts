@@ -179,6 +179,18 @@ test('the live filters are the tail filters: bucket and errors', { skip: false }
   await shot('05-filtered');
 });
 
+test('with HEC indexer acknowledgement on, the webhook shows its ack state', async () => {
+  hec.setAckMode('on');
+  const en = await adminCall(admin, 'POST', '/api/v1/audit-webhook/enable', {
+    token, body: { endpoint: hec.eventUrl, authToken: HEC_TOKEN, batchMaxWaitMs: 100, healthCheckIntervalMs: 1000, ack: true },
+  });
+  assert.equal(en.status, 200, en.text);
+  await put(bucket, 'ack/object.txt');
+  await waitFor(`/^(idle|waiting)$/.test(document.querySelector('.target[data-target="webhook"] .ack .stat-value')?.textContent ?? '')`, 'the ack state');
+  assert.equal(await b.page.evaluate(`document.querySelector('.target[data-target="audit-log"] .ack')`), null, 'no ack on the audit log');
+  await shot('06-ack');
+});
+
 test('the page loaded nothing from another origin, broke no CSP rule, and never put the token in a URL', async () => {
   const origin = new URL(admin).origin;
   assert.ok(b.requests.length >= 5, b.requests.join('\n'));
