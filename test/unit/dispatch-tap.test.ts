@@ -1,5 +1,5 @@
 // The dispatcher's live tap (dispatch/tap.ts) against a real Writable whose reader the test
-// controls: the first line comes first, events are gathered into one write per event-loop turn, a
+// controls: the first line comes first, events are gathered into one write per flush interval, a
 // reader that stops gets drops (never more buffered than the bound) and is told how many once it
 // reads again, the client limit, detaching on close, and the dispatcher offering events only while
 // a client is attached (and being `active` then, so that events are built).
@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as turn } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventTap, TapFullError } from '../../src/dispatch/tap.js';
 import { AuditDispatcher } from '../../src/dispatch/dispatcher.js';
 import { createLogger } from '../../src/log.js';
@@ -29,10 +29,14 @@ class Reader extends Writable {
   lines(): Array<Record<string, unknown>> { return this.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>); }
 }
 
+/** Past the tap's flush interval (FLUSH_MS here). */
+const FLUSH_MS = 5;
+const turn = (): Promise<void> => sleep(FLUSH_MS + 5);
+
 const event = (n: number): string => JSON.stringify({ kind: 's3', n, pad: 'x'.repeat(200) });
 
-test('hello first, then the events gathered into one write per turn; the filter decides', async () => {
-  const tap = new EventTap();
+test('hello first, then the events gathered into one write; the filter decides', async () => {
+  const tap = new EventTap({ flushMs: FLUSH_MS });
   const r = new Reader();
   const attaching = tap.attach(r, (json) => !json.includes('"n":2,'), '{"hello":{}}\n');
   tap.publish(event(1)); // offered before the first line is written: kept, and written after it
@@ -53,7 +57,7 @@ test('hello first, then the events gathered into one write per turn; the filter 
 
 test('a reader that stops: bounded buffer, drops counted, told how many once it reads again', async () => {
   const max = 16 * 1024;
-  const tap = new EventTap({ maxBufferedBytes: max });
+  const tap = new EventTap({ maxBufferedBytes: max, flushMs: FLUSH_MS });
   const r = new Reader();
   const c = await tap.attach(r, () => true, '{"hello":{}}\n');
   await turn();
@@ -83,7 +87,7 @@ test('a reader that stops: bounded buffer, drops counted, told how many once it 
 });
 
 test('at most maxClients; a detached client frees its place', async () => {
-  const tap = new EventTap({ maxClients: 2 });
+  const tap = new EventTap({ maxClients: 2, flushMs: FLUSH_MS });
   const a = await tap.attach(new Reader(), () => true, '\n');
   await tap.attach(new Reader(), () => true, '\n');
   await assert.rejects(tap.attach(new Reader(), () => true, '\n'), TapFullError);
@@ -95,7 +99,7 @@ test('at most maxClients; a detached client frees its place', async () => {
 });
 
 test('the first line waits for onAttachedChange (the workers knowing); it runs on the first attach and the last detach', async () => {
-  const tap = new EventTap();
+  const tap = new EventTap({ flushMs: FLUSH_MS });
   const calls: boolean[] = [];
   let release!: () => void;
   tap.onAttachedChange = (on) => { calls.push(on); return on ? new Promise<void>((r) => { release = r; }) : Promise.resolve(); };
@@ -114,7 +118,7 @@ test('the first line waits for onAttachedChange (the workers knowing); it runs o
 
 test('the dispatcher: active and offering events only while a client is attached', async () => {
   const dir = mkdtempSync(join(tmpdir(), 's3ap-tap-'));
-  const d = new AuditDispatcher({ dataDir: dir, logger: createLogger('silent') });
+  const d = new AuditDispatcher({ dataDir: dir, logger: createLogger('silent'), tap: { flushMs: FLUSH_MS } });
   try {
     await d.start();
     assert.equal(d.active, false);
@@ -131,4 +135,28 @@ test('the dispatcher: active and offering events only while a client is attached
     await d.close(100);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('silence is broken by a ping every pingMs, not every other one (mocked clock)', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'], now: 1_000_000 });
+  // a flush delay that is a good part of pingMs: silence counts from when a line was queued
+  const tap = new EventTap({ pingMs: 60, flushMs: 20 });
+  const r = new Reader();
+  const c = await tap.attach(r, () => true, '{"hello":{}}\n');
+  const pings = (): string[] => r.lines().filter((l) => typeof l['ping'] === 'string').map((l) => l['ping'] as string);
+  // 1 ms steps: the mocked Date then reads each timer's own time
+  const advance = (ms: number): void => { for (let i = 0; i < ms; i++) t.mock.timers.tick(1); };
+  advance(20); // hello written
+  for (let i = 1; i <= 4; i++) {
+    advance(60);
+    assert.equal(pings().length, i, `ping ${i} after ${i * 60} ms of silence`);
+  }
+  assert.equal(pings()[0], new Date(1_000_000 + 60).toISOString());
+  advance(30);
+  tap.publish(event(1));
+  advance(60);
+  assert.equal(pings().length, 4, 'no ping within pingMs of an event');
+  advance(60);
+  assert.equal(pings().length, 5);
+  c.end();
 });
