@@ -67,6 +67,7 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
   const confirming = new Set<number>();
   const limit = rejectAfter(b.n);
   let latencyMs: number | null = null;
+  let lastRefusal: string | null = null; // a suspect refused again without proof
   const rejecting = (reason: string): DeliveryFailure => {
     b.rejectingSince ||= Date.now();
     return { kind: 'rejecting', reason: `${reason} (every event refused)`, delayMs: null, latencyMs };
@@ -161,16 +162,24 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
           h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
           h.doubt();
         } else if (wasSuspect) {
-          // refused again, still without proof: it waits; the rest of the batch goes on
+          // refused again, still without proof: it waits (the rest of the batch goes on), unless blamed
+          lastRefusal = d.reason;
+          if (blamed(b)) h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
         } else {
           b.markSuspect(lo);
-          const blame = b.onlySuspectsLeft() && b.rejectingSince > 0 && Date.now() - b.rejectingSince >= REJECTING_BLAME_MS;
-          if (!blame) return rejecting(d.reason);
+          if (!blamed(b)) return rejecting(d.reason);
           h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
         }
         break;
       }
     }
   }
+  // suspects still waiting (nothing of the batch proved that the receiver takes data): kept, not done
+  if (!b.abandoned && !b.done) return rejecting(lastRefusal ?? 'suspect events refused without proof');
   return null;
+}
+
+/** Nothing but suspects left, and they have kept the target `rejecting` for REJECTING_BLAME_MS. */
+function blamed(b: Batch): boolean {
+  return b.onlySuspectsLeft() && b.rejectingSince > 0 && Date.now() - b.rejectingSince >= REJECTING_BLAME_MS;
 }
