@@ -12,7 +12,8 @@
 // so every event is kept. The next attempt sends the first suspect alone first: accepted, the
 // receiver has changed its mind (suspects cleared, everything sent in order); refused again, the
 // rest of the batch goes on (other suspects skipped), and once something is accepted every suspect
-// is sent alone once more and dead-lettered only if refused again. So an event is never
+// is sent alone once more and dead-lettered only if refused again; with nothing accepted the attempt
+// ends `rejecting` again (the batch is kept, never left unsettled as if done). So an event is never
 // dead-lettered because the receiver refused everything, and a receiver that refuses everything
 // costs about log2(n) + 2 requests per attempt at backoff. A batch of nothing but suspects that has
 // been `rejecting` for REJECTING_BLAME_MS is blamed anyway, so that one bad event right after an
