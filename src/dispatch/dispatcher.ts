@@ -31,9 +31,16 @@ import { Counter, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
+import { RefusalTracker } from './refusals.js';
 
 export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 export type { GapInfo } from './gaps.js';
+export type { RefusalInfo } from './refusals.js';
+
+/** reserve() tokens: which targets hold a slot for the event (bit set), or NOT_RESERVED. */
+export const NOT_RESERVED = -1;
+const WEBHOOK_SLOT = 1;
+const FILE_SLOT = 2;
 
 /** How often pending gaps are looked at when no event arrives to trigger it. */
 const GAP_FLUSH_MS = 200;
@@ -70,6 +77,10 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private readonly seqState: SequenceState | null;
   private gapTimer: NodeJS.Timeout | null = null;
   private gapsPending = false;
+  /** Requests refused by fail-closed admission (--audit-required), pending a `refused` event. */
+  private readonly refusals = new RefusalTracker();
+  /** Why the last reserve() found no room. */
+  lastRefusal = '';
 
   constructor(opts: AuditDispatcherOptions<E>) {
     this.opts = opts;
@@ -87,6 +98,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     });
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
+    this.registry.add(this.refusals.counter);
   }
 
   private makeTarget(kind: TargetKind, withDeadLetters: boolean): Target {
@@ -143,8 +155,8 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     }
     this.started = true;
     this.webhook.driver.start();
-    if (this.seqState) {
-      for (const g of await this.seqState.open()) this.webhook.driver.gaps!.carry(g);
+    if (this.seqState) for (const g of await this.seqState.open()) this.webhook.driver.gaps!.carry(g);
+    if (this.seqState || this.opts.refusedEvent) {
       this.gapTimer = setInterval(() => { if (this.gapsPending) this.flushGaps(false); }, GAP_FLUSH_MS);
       this.gapTimer.unref();
     }
@@ -160,11 +172,12 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
    * sequence like any other) and is never refused: past the bounds if need be.
    */
   private flushGaps(force: boolean): void {
-    const make = this.opts.gapEvent;
-    if (!make) return;
     this.gapsPending = false;
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
+    this.flushRefusals(force, w, f);
+    const make = this.opts.gapEvent;
+    if (!make) return;
     for (const t of this.targets()) {
       const g = t.driver.gaps;
       if (!g || !g.pending) continue;
@@ -175,6 +188,31 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
         continue;
       }
       for (const info of g.take()) this.emitGap(make, info, w, f);
+    }
+  }
+
+  /** Pending refusals become `refused` events once every enabled target has room (or, `force`, at shutdown). */
+  private flushRefusals(force: boolean, w: boolean, f: Target | null): void {
+    const make = this.opts.refusedEvent;
+    if (!make || !this.refusals.pending) return;
+    const room = (t: Target): boolean => t.buffer.spoolUsable || !t.buffer.mq.wouldOverflow(4096);
+    if (!force && ((w && !room(this.webhook)) || (f && !room(f)))) {
+      this.gapsPending = true;
+      return;
+    }
+    if (!w && !f) return; // kept until a target is enabled
+    for (const info of this.refusals.take()) {
+      let ev: StampedEvent;
+      try {
+        ev = make(info);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'could not build a refused event');
+        continue;
+      }
+      const bytes = this.slab.encode(ev.json);
+      this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
+      if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
+      if (f) f.driver.pushForce(bytes, ev.timeMs);
     }
   }
 
@@ -264,21 +302,92 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.enqueueSerialized(json, timeMs ?? eventTimeMs((event as { time?: unknown }).time));
   }
 
-  /** One event as JSON text and its time (epoch ms). Never blocks, never throws, O(1). */
   /**
    * One event as JSON text and its time (epoch ms), with its sequence number and producing
    * instance when the audit side numbers events (then a loss is declared by number in a gap
    * event). Never blocks, never throws, O(1).
    */
-  enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null): void {
+  enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null, reservation = NOT_RESERVED): void {
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
+    if (reservation > 0) this.releaseUnused(reservation, w, f);
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
-    if (w) this.webhook.driver.push(bytes, timeMs, sequence, instance);
-    if (f) f.driver.push(bytes, timeMs, sequence, instance);
+    if (w) {
+      if (reservation > 0 && (reservation & WEBHOOK_SLOT) !== 0) this.webhook.driver.pushReserved(bytes, timeMs, sequence, instance);
+      else this.webhook.driver.push(bytes, timeMs, sequence, instance);
+    }
+    if (f) {
+      if (reservation > 0 && (reservation & FILE_SLOT) !== 0) f.driver.pushReserved(bytes, timeMs, sequence, instance);
+      else f.driver.push(bytes, timeMs, sequence, instance);
+    }
     if (this.gapsPending && !this.closing) this.flushGaps(false);
+  }
+
+  // ---- fail-closed admission (--audit-required) ---------------------------------------------------
+
+  /**
+   * Promises room for one event in every enabled target, before the request it audits is let
+   * through: a token for enqueueSerialized() (or release()), 0 when no target is enabled (nothing to
+   * keep), or NOT_RESERVED when some target has no room (`lastRefusal` says why; nothing is held).
+   * O(1) unless memory is full (then one spill chunk, as push does).
+   */
+  reserve(): number {
+    let token = 0;
+    if (this.webhook.driver.currentSink !== null) {
+      const why = this.webhook.driver.reserve();
+      if (why !== null) {
+        this.lastRefusal = why;
+        return NOT_RESERVED;
+      }
+      token |= WEBHOOK_SLOT;
+    }
+    const f = this.file;
+    if (f !== null) {
+      const why = f.driver.reserve();
+      if (why !== null) {
+        if (token & WEBHOOK_SLOT) this.webhook.driver.release();
+        this.lastRefusal = why;
+        return NOT_RESERVED;
+      }
+      token |= FILE_SLOT;
+    }
+    return token;
+  }
+
+  /** reserve(), counting a refusal (recordRefused) when there is no room: the request path's one call. */
+  admit(): number {
+    const token = this.reserve();
+    if (token === NOT_RESERVED) this.recordRefused(this.lastRefusal);
+    return token;
+  }
+
+  /** Gives back a reservation whose event will not come. */
+  release(reservation: number): void {
+    if (reservation <= 0) return;
+    if (reservation & WEBHOOK_SLOT) this.webhook.driver.release();
+    if (reservation & FILE_SLOT) this.file?.driver.release();
+  }
+
+  /** Slots of targets disabled since the reservation was made. */
+  private releaseUnused(reservation: number, w: boolean, f: Target | null): void {
+    if (!w && (reservation & WEBHOOK_SLOT)) this.webhook.driver.release();
+    if (!f && (reservation & FILE_SLOT)) this.file?.driver.release();
+  }
+
+  /**
+   * `n` requests refused by admission (here or in a --workers worker) for `reason`: counted now,
+   * declared by a `kind: "refused"` event as soon as there is room.
+   */
+  recordRefused(reason: string, n = 1, firstMs = Date.now(), lastMs = firstMs): void {
+    this.refusals.add(reason, n, firstMs, lastMs);
+    this.gapsPending = true;
+  }
+
+  /** Requests refused by admission so far (all reasons). */
+  get refusedRequests(): number {
+    return this.refusals.total;
   }
 
   /**
@@ -427,6 +536,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       lastError: h.lastError,
       consecutiveFailures: h.consecutiveFailures,
       lastLatencyMs: h.lastLatencyMs,
+      refusedRequests: this.refusals.total,
     };
   }
 

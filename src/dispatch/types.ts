@@ -55,6 +55,8 @@ export interface TargetStatus {
   consecutiveFailures: number;
   /** Last delivery latency (request sent to reply), ms. */
   lastLatencyMs: number | null;
+  /** S3 requests refused with 503 SlowDown by --audit-required (no room to keep their event). */
+  refusedRequests: number;
 }
 
 /** Reply of the receiver to the admin "send a test event" action. */
