@@ -79,6 +79,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private gapsPending = false;
   /** Requests refused by fail-closed admission (--audit-required), pending a `refused` event. */
   private readonly refusals = new RefusalTracker();
+  private lastRefusedFlush = -Infinity;
   /** Why the last reserve() found no room. */
   lastRefusal = '';
 
@@ -195,12 +196,19 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private flushRefusals(force: boolean, w: boolean, f: Target | null): void {
     const make = this.opts.refusedEvent;
     if (!make || !this.refusals.pending) return;
+    // at most one refused event per reason per GAP_FLUSH_MS: refusals coalesce meanwhile
+    const now = performance.now();
+    if (!force && now - this.lastRefusedFlush < GAP_FLUSH_MS) {
+      this.gapsPending = true;
+      return;
+    }
     const room = (t: Target): boolean => t.buffer.spoolUsable || !t.buffer.mq.wouldOverflow(4096);
     if (!force && ((w && !room(this.webhook)) || (f && !room(f)))) {
       this.gapsPending = true;
       return;
     }
     if (!w && !f) return; // kept until a target is enabled
+    this.lastRefusedFlush = now;
     for (const info of this.refusals.take()) {
       let ev: StampedEvent;
       try {

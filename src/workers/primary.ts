@@ -18,6 +18,7 @@ import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { S3apError } from '../errors.js';
+import { creditAllowance, PrimaryCredits } from './credits.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary {
@@ -64,6 +65,8 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   const dispatcher = dispatcherFromConfig(config, logger, hostName, stamper);
   const adminSink = sequencedSink(stamper, dispatcher);
   await dispatcher.start();
+  // --audit-required: workers admit requests on credits granted here (credits.ts)
+  const credits = config.auditRequired ? new PrimaryCredits(dispatcher, creditAllowance(config.queueMaxEvents, config.workers)) : null;
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
   let stopping = false;
@@ -91,7 +94,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   // The admin API changes the webhook through this: the reply waits until the workers know.
   const control: AuditControl = {
     webhookConfig: () => dispatcher.webhookConfig(),
-    setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
+    setWebhook: async (c) => { await dispatcher.setWebhook(c); credits?.rebase(); await syncActive(); },
     status: () => dispatcher.status(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
     prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
@@ -104,13 +107,15 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     let start = 0;
     for (let i = 0; i < times.length; i++) {
       const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
-      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance);
+      const reservation = credits !== null && m.reserved?.[i] === 1 ? credits.spend(slot.worker) : -1;
+      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance, reservation);
       start = end + 1;
     }
     if (seqs.length > 0) slot.lastSequence = Math.max(slot.lastSequence, seqs[seqs.length - 1]!);
     slot.instance = instance;
     if (metrics !== null) requestMetrics.merge(metrics);
     if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped, instance, m.droppedRanges);
+    credits?.afterMessage(slot.worker, m.refused);
   };
 
   const fork = (): Slot => {
@@ -129,6 +134,10 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
       ]).then(() => undefined),
     };
     slots.set(worker.id, slot);
+    // credits once it listens: its message handler is in place by then
+    if (credits) worker.once('listening', () => credits.attach(worker));
+    // after its last message is read: its unspent credits go back
+    void slot.exited.then(() => credits?.detach(worker));
     worker.on('message', (m: unknown) => {
       if (!isOurMessage(m)) return;
       try {
@@ -236,6 +245,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
         }
         const unsaid = all.filter((s) => s.said !== 'bye').length;
         if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
+        credits?.stop();
         // Events of the last requests are queued by now: deliver what can be, spool the rest.
         await dispatcher.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
         if (embedded) await embedded.close();

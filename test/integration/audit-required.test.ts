@@ -173,3 +173,26 @@ test('--audit-required with a spool that fails to write (EFBIG, ulimit -f): requ
   assert.ok(putKeys.size + lost >= stored.size, 'every stored object has its event or a declared loss');
   await verifyReceived(s, t);
 });
+
+test('--audit-required --workers 2: workers admit on credits granted by the primary; refused requests get 503 SlowDown, every stored object has its event, no gap, verify exits 0', { timeout: 240_000 }, async (t) => {
+  const s = await setUp(t, ['--workers', '2']);
+  await s.r.waitForEvents(2, 10_000);
+  await s.r.setMode('down');
+  const { ok, slowDown } = await putMany(s, 1500, 'w');
+  t.diagnostic(`PUTs: ${ok.size} succeeded, ${slowDown} refused with 503 SlowDown`);
+  assert.ok(ok.size > 0 && slowDown > 0, `some succeed, some are refused: ${ok.size} / ${slowDown}`);
+  const stored = await storedKeys(s, 'w');
+  assert.deepEqual([...stored].sort(), [...ok].sort());
+  // the workers report their refusals with their next message
+  await waitFor(async () => (await s.status())['refusedRequests'] === slowDown, 30_000, () => `refusedRequests reaches ${slowDown}`);
+  assert.equal((await s.status())['dropped'], 0);
+  await s.r.setMode('up');
+  const events = (): Ev[] => s.r.events as Ev[];
+  const refusedCount = (): number => events().filter((e) => e.kind === 'refused').reduce((n, e) => n + e.refused!.count, 0);
+  const puts = (): Ev[] => events().filter((e) => e.api?.name === 'PutObject' && e.api.object?.startsWith('w/'));
+  await waitFor(() => puts().length >= ok.size && refusedCount() >= slowDown, 120_000, () => `delivery: ${puts().length} of ${ok.size}, refused ${refusedCount()} of ${slowDown}`);
+  assert.deepEqual(puts().map((e) => e.api!.object!).sort(), [...stored].sort());
+  assert.equal(events().filter((e) => e.kind === 'gap').length, 0);
+  assert.equal(refusedCount(), slowDown);
+  await verifyReceived(s, t);
+});
