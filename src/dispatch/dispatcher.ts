@@ -188,7 +188,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
         this.gapsPending = true;
         continue;
       }
-      for (const info of g.take()) this.emitGap(make, info, w, f);
+      for (const info of g.take()) this.emitForced(() => make(info), 'gap', w, f);
     }
   }
 
@@ -209,27 +209,16 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     }
     if (!w && !f) return; // kept until a target is enabled
     this.lastRefusedFlush = now;
-    for (const info of this.refusals.take()) {
-      let ev: StampedEvent;
-      try {
-        ev = make(info);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'could not build a refused event');
-        continue;
-      }
-      const bytes = this.slab.encode(ev.json);
-      this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
-      if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
-      if (f) f.driver.pushForce(bytes, ev.timeMs);
-    }
+    for (const info of this.refusals.take()) this.emitForced(() => make(info), 'refused', w, f);
   }
 
-  private emitGap(make: (info: GapInfo) => StampedEvent, info: GapInfo, w: boolean, f: Target | null): void {
+  /** Builds one of the dispatcher's own events (gap, refused) and pushes it to every enabled target, past the bounds. */
+  private emitForced(build: () => StampedEvent, what: string, w: boolean, f: Target | null): void {
     let ev: StampedEvent;
     try {
-      ev = make(info);
+      ev = build();
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'could not build a gap event');
+      this.log.error({ err: (err as Error).message }, `could not build a ${what} event`);
       return;
     }
     const bytes = this.slab.encode(ev.json);
