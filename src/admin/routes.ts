@@ -6,12 +6,16 @@ import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
 import type { AdminAction } from './admin-event.js';
-import type { ProcessMetrics, RequestMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
+import { renderMetrics, type ProcessMetrics, type RequestMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 import { clearWebhook, saveWebhook, webhookFilePath } from './persisted-webhook.js';
 import { redactToken, scrub } from './redact.js';
 import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
 import { assertNotSelf } from './self-check.js';
+import type { EventTap } from '../dispatch/tap.js';
+import { EVENT_STREAM_PATH, eventStreamReply } from './event-stream.js';
+import type { ServerResponse } from 'node:http';
 
 export const API_PREFIX = '/api/v1';
 
@@ -23,10 +27,12 @@ export interface RouteContext {
   processMetrics: ProcessMetrics;
   readiness: Readiness;
   dataDir: string;
+  /** The dispatcher's live tap, or null (no event stream). */
+  tap: EventTap | null;
   /** Addresses the webhook must not point at (the admin and S3 listeners). */
   self(): SelfAddress[];
-  /** Extra Prometheus text of the admin server itself. */
-  adminMetrics(): string;
+  /** The admin server's own metrics. */
+  adminRegistry: Registry;
 }
 
 /** What a handler sees of a request. */
@@ -35,6 +41,8 @@ export interface RouteRequest {
   peer: string;
   /** Parsed JSON body (undefined when empty). */
   body: unknown;
+  /** The raw query string, without "?" ("" when none). */
+  query: string;
 }
 
 export interface Reply {
@@ -43,6 +51,8 @@ export interface Reply {
   text?: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** A live stream instead of a body: called with the response once the headers are written. */
+  stream?: (res: ServerResponse) => void;
 }
 
 export interface RouteDef {
@@ -185,6 +195,11 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Send one test event now and report the receiver\'s reply', handle: sendTest,
   },
   {
+    method: 'GET', path: EVENT_STREAM_PATH, auth: true, body: false, action: null,
+    summary: 'Live events (NDJSON), filtered like mc admin trace; a slow reader loses events and is told',
+    handle: async (ctx, r) => eventStreamReply(ctx.tap, r.query),
+  },
+  {
     method: 'GET', path: '/healthz', auth: false, body: false, action: null,
     summary: 'Liveness: the process is up',
     handle: async () => ({ status: 200, json: { status: 'ok' } }),
@@ -203,8 +218,7 @@ export const ROUTES: readonly RouteDef[] = [
     handle: async (ctx) => ({
       status: 200,
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
-      text: [ctx.control.prometheus().trimEnd(), ctx.metrics.render().trimEnd(), ctx.processMetrics.render().trimEnd(), ctx.adminMetrics().trimEnd()]
-        .filter(Boolean).join('\n') + '\n',
+      text: await renderMetrics([ctx.control.metricsRegistry(), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
     }),
   },
 ];

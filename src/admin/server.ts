@@ -11,14 +11,16 @@ import { uuidv7 } from '../audit/uuidv7.js';
 import { AdminAuth, AuthFailureLog, loadAdminToken, type AdminToken, type AuthResult } from './auth.js';
 import { AdminHttpError } from './errors.js';
 import { buildAdminEvent } from './admin-event.js';
-import { LabeledCounter, ProcessMetrics, statusClass, type RequestMetrics } from './metrics.js';
+import { ProcessMetrics, statusClass, type RequestMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { ROUTES_BY_PATH, type Reply, type RouteContext, type RouteDef } from './routes.js';
 import { parseJsonBody, type SelfAddress } from './validate.js';
+import { Counter as PromCounter } from 'prom-client';
 import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
 import { stringifyJsonLine } from '../json-text.js';
 import { endThenDestroy } from '../proxy/stall-guard.js';
+import type { EventTap } from '../dispatch/tap.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 
@@ -38,6 +40,8 @@ export interface AdminServerOptions {
   /** Backend origin probed by /readyz. */
   backend: string;
   hostName: string;
+  /** The dispatcher's live tap (GET /api/v1/events/stream); null: no stream. */
+  tap?: EventTap | null;
 }
 
 export interface AdminServer {
@@ -55,21 +59,22 @@ export interface AdminServer {
 export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
     state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
-    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, refusedRequests: 0,
+    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, ack: null, refusedRequests: 0,
   };
+  const empty = new Registry();
   return {
     webhookConfig: () => null,
     setWebhook: async () => { throw new Error(reason); },
     status: () => ({ ...status }),
     sendTestEvent: async () => { throw new Error(reason); },
-    prometheus: () => '',
+    metricsRegistry: () => empty,
   };
 }
 
 export function isAuditControl(x: unknown): x is AuditControl {
   const c = x as Partial<AuditControl> | null;
   return !!c && typeof c.setWebhook === 'function' && typeof c.webhookConfig === 'function' && typeof c.status === 'function'
-    && typeof c.sendTestEvent === 'function' && typeof c.prometheus === 'function';
+    && typeof c.sendTestEvent === 'function' && typeof c.metricsRegistry === 'function';
 }
 
 class BodyError extends AdminHttpError {
@@ -137,18 +142,34 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const processMetrics = new ProcessMetrics();
   const readiness = new Readiness(opts.s3Url, opts.backend);
   const registry = new Registry();
-  const adminRequests = registry.add(new LabeledCounter('s3ap_admin_requests_total', 'Admin API requests, by route and status class.', ['route', 'status_class']));
-  const authFailures = registry.add(new Counter('s3ap_admin_auth_failures_total', 'Admin API requests refused for a missing or wrong token.'));
+  // Not the S3 path: prom-client's own counter is cheap enough here.
+  const adminRequests = new PromCounter({ name: 's3ap_admin_requests_total', help: 'Admin API requests, by route and status class.', labelNames: ['route', 'status_class'], registers: [registry] });
+  const authFailures = new Counter(registry, 's3ap_admin_auth_failures_total', 'Admin API requests refused for a missing or wrong token.');
   let self: SelfAddress[] = [];
 
   const ctx: RouteContext = {
     control, sink, logger, metrics, processMetrics, readiness,
     dataDir: config.dataDir,
+    tap: opts.tap ?? null,
     self: () => self,
-    adminMetrics: () => registry.render(),
+    adminRegistry: registry,
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
+    if (reply.stream) {
+      // A live stream: chunked, no length, handed over to the tap (which ends it at shutdown).
+      if (res.headersSent || res.destroyed) return 0;
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType ?? 'application/x-ndjson',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+        'x-request-id': requestId,
+        ...reply.headers,
+      });
+      reply.stream(res);
+      return 0;
+    }
     const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
     const buf = Buffer.from(body, 'utf8');
     if (!res.headersSent && !res.destroyed) {
@@ -208,7 +229,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /healthz, /readyz, /metrics; see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /api/v1/events/stream, /healthz, /readyz, /metrics; see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {
@@ -240,7 +261,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         bytesReceived = raw.length;
         body = parseJsonBody(raw);
       }
-      reply = await route.handle(ctx, { requestId, peer: peer.ip, body });
+      reply = await route.handle(ctx, { requestId, peer: peer.ip, body, query: q === -1 ? '' : rawUrl.slice(q + 1) });
     } catch (err) {
       if (err instanceof AdminHttpError) {
         error = err;
@@ -254,7 +275,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const sent = send(res, requestId, reply);
     if (closeAfter) res.once('finish', () => req.socket.destroySoon?.());
     if (route?.path) routeLabel = route.path;
-    adminRequests.inc(routeLabel, statusClass(reply.status));
+    adminRequests.inc({ route: routeLabel, status_class: statusClass(reply.status) });
     emit(reply.status, error, sent);
     logger.debug({ reqId: requestId, peer: peer.ip, method, path: path.slice(0, 200), status: reply.status, ms: Math.round(performance.now() - startMono) }, 'admin request');
   };

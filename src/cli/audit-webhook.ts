@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { envName, formatHelp, resolveOptions, type OptionDef, type OptionValues } from '../config/options.js';
 import { SERVE_OPTIONS } from '../config/serve-config.js';
 import { ConfigError, UsageError } from '../errors.js';
-import { AdminApiError, callAdmin, normalizeAdminUrl, resolveAdminToken, type AdminClientOptions } from './admin-client.js';
+import { AdminApiError, callAdmin, clientOptionsFrom, type AdminClientOptions } from './admin-client.js';
 
 const PREFIX = 's3-audit-proxy audit-webhook';
 const API = '/api/v1/audit-webhook';
@@ -46,6 +46,9 @@ export const ENABLE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-key-file', kind: 'string', arg: 'file', help: 'client key (PEM) for --client-cert-file' },
   { name: 'insecure-skip-verify', kind: 'boolean', help: 'do not verify the receiver\'s certificate (like curl -k)' },
   { name: 'health-check-interval', kind: 'duration', help: 'probe the HEC health endpoint this often (0 = off)' },
+  { name: 'ack', kind: 'boolean', help: 'HEC indexer acknowledgement: an event is delivered (and leaves the spool) only once Splunk says it is indexed' },
+  { name: 'ack-timeout', kind: 'duration', help: 'with --ack: send a batch again when not acknowledged after this long (default 5m)' },
+  { name: 'ack-poll-interval', kind: 'duration', help: 'with --ack: poll /services/collector/ack this often (default 2s)' },
 ];
 
 interface Verb {
@@ -79,6 +82,7 @@ const dash = (v: unknown): string => (v === null || v === undefined || v === '' 
 const SETTING_KEYS = [
   'index', 'source', 'sourcetype', 'host', 'gzip', 'batchMaxEvents', 'batchMaxBytes', 'batchMaxWaitMs', 'concurrency',
   'requestTimeoutMs', 'caFile', 'clientCertFile', 'clientKeyFile', 'insecureSkipVerify', 'healthCheckIntervalMs',
+  'ack', 'ackTimeoutMs', 'ackPollIntervalMs',
 ];
 
 /**
@@ -132,6 +136,18 @@ export function summarize(doc: Record<string, unknown>): string {
     // serve --audit-required only: requests answered 503 SlowDown for want of room for their event
     ...(typeof st['refusedRequests'] === 'number' && st['refusedRequests'] > 0 ? [['refused requests', `${st['refusedRequests']} (503 SlowDown, --audit-required)`] as [string, string]] : []),
   ]));
+  const ack = st['ack'] as Record<string, unknown> | null | undefined;
+  if (ack) {
+    lines.push('Indexer acknowledgement:');
+    lines.push(rows([
+      ['state', dash(ack['state'])],
+      ['pending', `${dash(ack['pendingBatches'])} batches, ${dash(ack['pendingEvents'])} events (max ${dash(ack['maxPendingBatches'])} batches)`],
+      ['oldest pending', typeof ack['oldestPendingAgeMs'] === 'number' ? `${(ack['oldestPendingAgeMs'] / 1000).toFixed(1)} s` : '-'],
+      ['timed out', `${dash(ack['timedOut'])} requests sent again (timeout ${dash(ack['timeoutMs'])} ms)`],
+      ['acknowledged', `${dash(ack['acknowledgedEvents'])} events (last ${dash(ack['lastAcknowledged'])})`],
+      ['last poll error', dash(ack['lastPollError'])],
+    ]));
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -141,11 +157,13 @@ const MS_FIELDS: Record<string, string> = {
   'batch-max-wait': 'batchMaxWaitMs',
   'request-timeout': 'requestTimeoutMs',
   'health-check-interval': 'healthCheckIntervalMs',
+  'ack-timeout': 'ackTimeoutMs',
+  'ack-poll-interval': 'ackPollIntervalMs',
 };
 const PLAIN_FIELDS: Record<string, string> = {
   format: 'format', index: 'index', source: 'source', sourcetype: 'sourcetype', 'hec-host': 'host', gzip: 'gzip',
   'batch-max-events': 'batchMaxEvents', 'batch-max-bytes': 'batchMaxBytes', concurrency: 'concurrency',
-  'insecure-skip-verify': 'insecureSkipVerify',
+  'insecure-skip-verify': 'insecureSkipVerify', ack: 'ack',
 };
 const FILE_FIELDS: Record<string, string> = { 'ca-file': 'caFile', 'client-cert-file': 'clientCertFile', 'client-key-file': 'clientKeyFile' };
 
@@ -280,17 +298,7 @@ export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.P
     return 2;
   }
   try {
-    const client: AdminClientOptions = {
-      admin: normalizeAdminUrl(v['admin'] as string),
-      token: resolveAdminToken({
-        flagToken: sources['admin-token'] === 'flag' ? (v['admin-token'] as string) : undefined,
-        flagTokenFile: sources['admin-token-file'] === 'flag' ? (v['admin-token-file'] as string) : undefined,
-        envToken: sources['admin-token'] === 'env' ? (v['admin-token'] as string) : undefined,
-        envTokenFile: sources['admin-token-file'] === 'env' ? (v['admin-token-file'] as string) : undefined,
-        dataDir: v['data-dir'] as string,
-      }),
-      timeoutMs: v['timeout'] as number,
-    };
+    const client = clientOptionsFrom(v, sources);
     return await verb.run(client, v, o);
   } catch (err) {
     if (err instanceof AdminApiError) {

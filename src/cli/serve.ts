@@ -16,6 +16,7 @@ import { signatureGate } from '../proxy/signature-gate.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import { startPrimary } from '../workers/primary.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 import { admissionOf } from '../audit/admission-of.js';
 
@@ -74,7 +75,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   if (embedded) announceEmbeddedStore(logger, embedded, proxy.url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink, metrics: requestMetrics, s3Url: proxy.url, backend, hostName, tap: dispatcher?.tap ?? null });
   } catch (err) {
     await proxy.close(0);
     await dispatcher?.close(1000);
@@ -82,6 +83,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: proxy.url, backend, host: hostName }, 's3-audit-proxy listening');
   let stopping: Promise<void> | null = null;
   return {

@@ -1,4 +1,5 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
+import { auditLogSetting } from './audit-log-default.js';
 import { readIntegrityKey } from '../audit/sequence.js';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
@@ -110,7 +111,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'spool-max-bytes', kind: 'size', default: 1024 ** 3, help: 'disk spool limit while the webhook is failing' },
   { name: 'dead-letter-max-bytes', kind: 'size', default: 256 * 1024 ** 2, help: 'disk limit of the dead-letter files: events the receiver refused for good' },
   { name: 'spool-fsync-interval', kind: 'duration', default: 1000, help: 'spool fsync interval (0 = every write)' },
-  { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file' },
+  { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file (rotated); default with the embedded store (no --backend): <data-dir>/audit.jsonl; "none": no file' },
   { name: 'audit-log-max-bytes', kind: 'size', default: 100 * 1024 ** 2, help: 'rotate the audit log at this size' },
   { name: 'audit-log-max-files', kind: 'integer', default: 5, help: 'rotated audit log files kept' },
   { name: 'admin-listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9081 }, help: 'admin API listener (keep it internal)' },
@@ -171,7 +172,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     spoolMaxBytes: v['spool-max-bytes'] as number,
     deadLetterMaxBytes: v['dead-letter-max-bytes'] as number,
     spoolFsyncIntervalMs: v['spool-fsync-interval'] as number,
-    auditLog: str('audit-log'),
+    auditLog: auditLogSetting(str('audit-log'), resolve(v['data-dir'] as string), str('backend')),
     auditLogMaxBytes: v['audit-log-max-bytes'] as number,
     auditLogMaxFiles: v['audit-log-max-files'] as number,
     adminListen: v['admin-listen'] as HostPort,

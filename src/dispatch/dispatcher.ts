@@ -23,15 +23,18 @@ import { decide, type BackoffOptions } from './retry-policy.js';
 import { EventBuffer } from './buffer.js';
 import { Driver, type DriverSettings } from './driver.js';
 import { WebhookSink } from './webhook-sink.js';
+import { AckMetrics } from './ack-metrics.js';
+import { ackSettings } from './ack-settings.js';
 import type { Sink } from './sink.js';
 import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
 import { TargetMetrics, type TargetKind } from './target-metrics.js';
-import { Counter, Registry, METRIC_PREFIX } from './metrics.js';
+import { Counter, gauge, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
 import { RefusalTracker } from './refusals.js';
+import { EventTap } from './tap.js';
 
 export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 export type { GapInfo } from './gaps.js';
@@ -78,10 +81,12 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private gapTimer: NodeJS.Timeout | null = null;
   private gapsPending = false;
   /** Requests refused by fail-closed admission (--audit-required), pending a `refused` event. */
-  private readonly refusals = new RefusalTracker();
+  private readonly refusals: RefusalTracker;
   private lastRefusedFlush = -Infinity;
   /** Why the last reserve() found no room. */
   lastRefusal = '';
+  /** Live stream clients (`tail`, the status page): every event is offered to them too. */
+  readonly tap: EventTap;
 
   constructor(opts: AuditDispatcherOptions<E>) {
     this.opts = opts;
@@ -89,7 +94,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.log = opts.logger.child({ component: 'audit-dispatch' });
     this.hostName = opts.hostName ?? hostname();
     this.backoff = { baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs, maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs };
-    this.delivered = this.registry.add(new Counter(`${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']));
+    this.delivered = new Counter(this.registry, `${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']);
     this.deadLetter = new DeadLetter({
       dir: join(opts.dataDir, 'dead-letter'),
       maxBytes: opts.deadLetterMaxBytes ?? DEFAULTS.deadLetterMaxBytes,
@@ -99,7 +104,11 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     });
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
-    this.registry.add(this.refusals.counter);
+    this.refusals = new RefusalTracker(this.registry);
+    this.tap = new EventTap(opts.tap);
+    gauge(this.registry, `${METRIC_PREFIX}stream_clients`, 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached);
+    const streamDrops = new Counter(this.registry, `${METRIC_PREFIX}stream_events_dropped_total`, 'Events dropped for live stream clients that fell behind (never for the targets).');
+    this.tap.onDropped = () => streamDrops.inc();
   }
 
   private makeTarget(kind: TargetKind, withDeadLetters: boolean): Target {
@@ -113,14 +122,18 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       inFlightRequests: () => driver?.requestsInFlight ?? 0,
       spoolBytes: () => buffer.spoolRef?.bytes ?? 0,
       spoolEvents: () => buffer.spoolRef?.events ?? 0,
+      queueMaxEvents: () => buffer.mq.maxEvents,
+      queueMaxBytes: () => buffer.mq.maxBytes,
+      spoolMaxBytes: () => buffer.spoolRef?.maxBytes ?? 0,
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });
+    const ackMetrics = kind === 'webhook' ? new AckMetrics(this.registry, () => driver?.ack?.status() ?? null) : null;
     const gaps = this.opts.gapEvent ? new GapTracker(() => { this.gapsPending = true; }) : null;
     const d = new Driver({
       gaps,
       name: kind === 'webhook' ? 'audit webhook' : 'audit log file',
-      buffer, logger: log, backoff: this.backoff, metrics,
+      buffer, logger: log, backoff: this.backoff, metrics, ackMetrics,
       drops: new ThrottledLog(log, every, 'audit events lost, counted by reason (spool_full, queue_full, spool_error, spool_corrupt, dead_letter_full, ...)'),
       deadLetter: withDeadLetters ? this.deadLetter : null,
       deadLetters: withDeadLetters
@@ -221,6 +234,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       this.log.error({ err: (err as Error).message }, `could not build a ${what} event`);
       return;
     }
+    if (this.tap.attached > 0) this.tap.publish(ev.json);
     const bytes = this.slab.encode(ev.json);
     this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
     if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
@@ -259,6 +273,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
 
   private async doClose(deadlineMs: number): Promise<void> {
     this.closing = true;
+    this.tap.close();
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = null;
     if (this.gapTimer) clearInterval(this.gapTimer);
@@ -278,9 +293,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
 
   // ---- request path ---------------------------------------------------------------------------
 
-  /** True when the webhook or the local audit log is enabled. */
+  /** True when the webhook or the local audit log is enabled, or a live stream is attached. */
   get active(): boolean {
-    return this.webhook.driver.currentSink !== null || this.file !== null;
+    return this.webhook.driver.currentSink !== null || this.file !== null || this.tap.attached > 0;
   }
 
   /** Serialises with the `serialize` option, then enqueueSerialized(). Never blocks, never throws. */
@@ -308,6 +323,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
     if (reservation > 0) this.releaseUnused(reservation, w, f);
+    if (this.tap.attached > 0) this.tap.publish(json);
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
@@ -440,6 +456,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
           batchMaxWaitMs: config.batchMaxWaitMs ?? DEFAULTS.batchMaxWaitMs,
           concurrency: config.concurrency ?? DEFAULT_CONCURRENCY,
           requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          ack: ackSettings(config),
         }
       : null;
     const old = this.webhook.driver.setSink(sink, settings);
@@ -497,6 +514,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       stamped = this.opts.testEvent();
       this.seqState?.accepted(stamped.instance, stamped.sequence, stamped.timeMs);
       if (this.file) this.file.driver.pushForce(this.slab.encode(stamped.json), stamped.timeMs);
+      if (this.tap.attached > 0) this.tap.publish(stamped.json);
     }
     const json = stamped?.json ?? JSON.stringify({ version: '1', id: randomUUID(), kind: 'test', time: now.toISOString(), message: 's3-audit-proxy test event', proxy: { host: this.hostName } });
     const timeMs = stamped?.timeMs ?? now.getTime();
@@ -534,6 +552,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       consecutiveFailures: h.consecutiveFailures,
       lastLatencyMs: h.lastLatencyMs,
       refusedRequests: this.refusals.total,
+      ack: this.config ? (t.driver.ack?.status() ?? null) : null,
     };
   }
 
@@ -558,7 +577,13 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     };
   }
 
-  prometheus(): string {
-    return this.registry.render().trimEnd();
+  /** The dispatcher's metrics (prom-client), merged with the others' at scrape time. */
+  metricsRegistry(): Registry {
+    return this.registry;
+  }
+
+  /** Prometheus text of the dispatcher's metrics alone. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
   }
 }

@@ -3,7 +3,7 @@
 // until the dispatcher has room again; then each pending record becomes one `kind: "refused"` event
 // (through the `refusedEvent` option: dispatch knows nothing of the event schema). O(1) per refusal;
 // at most one pending record per reason, whatever the number of refusals.
-import { Counter, METRIC_PREFIX } from './metrics.js';
+import { Counter, METRIC_PREFIX, type Registry } from './metrics.js';
 
 /** What a refused event says: `count` requests refused for `reason` between firstTime and lastTime (epoch ms). */
 export interface RefusalInfo {
@@ -14,8 +14,13 @@ export interface RefusalInfo {
 }
 
 export class RefusalTracker {
-  readonly counter = new Counter(`${METRIC_PREFIX}requests_refused_total`, 'S3 requests refused with 503 SlowDown by --audit-required because their event could not be kept, by reason.', 'reason');
+  readonly counter: Counter;
   private readonly records = new Map<string, RefusalInfo>();
+
+  /** `registry`: where s3ap_audit_requests_refused_total{reason} is exposed (null: nowhere). */
+  constructor(registry: Registry | null) {
+    this.counter = new Counter(registry, `${METRIC_PREFIX}requests_refused_total`, 'S3 requests refused with 503 SlowDown by --audit-required because their event could not be kept, by reason.', 'reason');
+  }
 
   /** `n` requests refused for `reason`, the first at `firstMs` and the last at `lastMs`. */
   add(reason: string, n = 1, firstMs = Date.now(), lastMs = firstMs): void {

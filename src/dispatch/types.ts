@@ -1,5 +1,7 @@
 // The dispatcher's boundary types: target settings and status as the admin plane sees them.
 // (The request path's view of auditing, AuditSink, is src/audit/sink.ts.)
+import type { Registry } from 'prom-client';
+import type { AckStatus } from './ack-poller.js';
 
 export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
 
@@ -30,6 +32,12 @@ export interface WebhookTargetConfig {
   insecureSkipVerify?: boolean;
   /** Probe GET /services/collector/health every N ms (HEC only; 0 = off). */
   healthCheckIntervalMs?: number;
+  /** HEC indexer acknowledgement (HEC formats only): a batch is delivered once Splunk says it is indexed. */
+  ack?: boolean;
+  /** Re-send a batch not acknowledged after this long (default 300000, 5 minutes). */
+  ackTimeoutMs?: number;
+  /** Poll /services/collector/ack this often (default 2000). */
+  ackPollIntervalMs?: number;
 }
 
 export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized' | 'rejecting';
@@ -57,6 +65,8 @@ export interface TargetStatus {
   lastLatencyMs: number | null;
   /** S3 requests refused with 503 SlowDown by --audit-required (no room to keep their event). */
   refusedRequests: number;
+  /** HEC indexer acknowledgement (ack-poller.ts), null while it is off. */
+  ack: AckStatus | null;
 }
 
 /** Reply of the receiver to the admin "send a test event" action. */
@@ -76,6 +86,6 @@ export interface AuditControl {
   setWebhook(config: WebhookTargetConfig | null): Promise<void>;
   status(): TargetStatus;
   sendTestEvent(): Promise<TestEventResult>;
-  /** Prometheus text exposition of the dispatcher's counters and gauges (no trailing newline needed). */
-  prometheus(): string;
+  /** The dispatcher's metrics: a prom-client Registry, merged with the other owners' at scrape time. */
+  metricsRegistry(): Registry;
 }

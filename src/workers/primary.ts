@@ -17,8 +17,10 @@ import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
+import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
 import { creditAllowance, PrimaryCredits } from './credits.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary {
@@ -69,6 +71,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   const credits = config.auditRequired ? new PrimaryCredits(dispatcher, creditAllowance(config.queueMaxEvents, config.workers)) : null;
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
+  const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
   let stopping = false;
   /** Set once every first worker listens; before that a death fails the start. */
   let running = false;
@@ -97,10 +100,11 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     setWebhook: async (c) => { await dispatcher.setWebhook(c); credits?.rebase(); await syncActive(); },
     status: () => dispatcher.status(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
-    prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
-      + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
+    metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
   await restorePersistedWebhook(config.dataDir, control, logger);
+  // A live stream (tail) makes the workers send events too: attaching waits until they know.
+  dispatcher.tap.onAttachedChange = () => syncActive();
 
   const ingest = (m: EventsMessage, slot: Slot): void => {
     const { json, times, metrics, seqs, instance } = m;
@@ -208,7 +212,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   if (embedded) announceEmbeddedStore(logger, embedded, url);
   let admin: AdminServer;
   try {
-    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName });
+    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName, tap: dispatcher.tap });
   } catch (err) {
     await killAll();
     await dispatcher.close(1000);
@@ -216,6 +220,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     throw err;
   }
   logger.info({ admin: admin.url }, 'admin API listening');
+  announceAuditLog(logger, config.auditLog, config.dataDir);
   logger.info({ listen: url, backend, host: hostName, workers: config.workers }, 's3-audit-proxy listening');
 
   let stopped: Promise<void> | null = null;

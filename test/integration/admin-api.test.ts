@@ -399,6 +399,11 @@ describe('admin API (real proxy process)', () => {
       if (!seen.has(k)) seen.set(k, new Set());
       seen.get(k)!.add(r.status);
     }
+    // The live stream: a bad query value is a documented 400 naming the parameter (its 200 is read in tail.test.ts).
+    const badQuery = await call('GET', '/api/v1/events/stream?status=99x');
+    check('GET', '/api/v1/events/stream', badQuery);
+    assert.equal(badQuery.status, 400);
+    assert.equal(badQuery.json.error.field, 'status');
     assert.deepEqual([...seen.get(`POST ${A}/test`)!].sort(), [200, 400, 401, 409]);
     assert.deepEqual([...seen.get(`POST ${A}/enable`)!].sort(), [200, 400, 401, 413]);
     assert.ok(seen.get(`POST ${A}/disable`)!.has(200));

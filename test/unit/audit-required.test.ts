@@ -48,7 +48,7 @@ test('memory queue: no reservation while the bytes are at their bound; a reserve
 });
 
 test('refusal tracker: counts by reason, coalesces into one record per reason until taken', () => {
-  const r = new RefusalTracker();
+  const r = new RefusalTracker(null);
   r.add('spool_full', 1, 1000);
   r.add('spool_full', 2, 900, 1500);
   r.add('spool_error', 1, 2000);
@@ -81,7 +81,7 @@ test('dispatcher: with no spool and a full memory queue, admit() refuses and cou
   assert.equal(d.admit(), NOT_RESERVED);
   assert.equal(d.status().refusedRequests, 2);
   assert.equal(d.lastRefusal, 'queue_full');
-  assert.match(d.prometheus(), /^s3ap_audit_requests_refused_total\{reason="queue_full"\} 2$/m);
+  assert.match(await d.prometheus(), /^s3ap_audit_requests_refused_total\{reason="queue_full"\} 2$/m);
   // three events come against their reservations, one request gives its slot back
   for (let i = 0; i < 3; i++) d.enqueueSerialized(JSON.stringify(testEvent(i + 1)), Date.now(), -1, null, tokens[i]!);
   d.release(tokens[3]!);
@@ -101,7 +101,7 @@ test('dispatcher: without admission nothing changes (reserve is never called: pu
   for (let i = 0; i < 5; i++) d.enqueueSerialized(JSON.stringify(testEvent(i + 1)), Date.now());
   assert.ok(d.counters().dropped >= 1);
   assert.equal(d.status().refusedRequests, 0);
-  assert.doesNotMatch(d.prometheus(), /requests_refused_total\{/);
+  assert.doesNotMatch(await d.prometheus(), /requests_refused_total\{/);
 });
 
 test('worker credits: spend until none, then refuse and count; give back; the ledger holds one reservation per credit', async (t) => {
