@@ -1,7 +1,7 @@
 // The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
 // the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
 import type { Logger } from '../log.js';
-import type { AuditControl } from '../dispatch/types.js';
+import type { AuditControl, TargetStatus } from '../dispatch/types.js';
 import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
@@ -13,6 +13,7 @@ import { clearWebhook, saveWebhook, webhookFilePath } from './persisted-webhook.
 import { redactToken, scrub } from './redact.js';
 import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
 import { assertNotSelf } from './self-check.js';
+import { STATUS_PAGE_FILES, statusPageFile } from './status-page.js';
 import type { EventTap } from '../dispatch/tap.js';
 import { EVENT_STREAM_PATH, eventStreamReply } from './event-stream.js';
 import type { ServerResponse } from 'node:http';
@@ -71,11 +72,23 @@ export interface RouteDef {
 /** Option fields shown in the config document besides endpoint, authToken and format. */
 const SHOWN_OPTIONS = Object.keys(OPTION_FIELDS).filter((k) => k !== 'format');
 
-/** The GET document: settings (token redacted) and delivery status. */
+/** A target's status with every error text scrubbed of the webhook token. */
+function shownStatus(status: TargetStatus, token: string | null): TargetStatus {
+  const clean = (e: string): string => scrub(e, token);
+  return {
+    ...status,
+    lastError: status.lastError === null ? null : clean(status.lastError),
+    stateHistory: status.stateHistory.map((c) => ({ ...c, error: c.error === null ? null : clean(c.error) })),
+    recentErrors: status.recentErrors.map((e) => ({ ...e, error: clean(e.error) })),
+  };
+}
+
+/** The GET document: settings (token redacted), delivery status, and the local audit log target. */
 export function webhookDocument(control: AuditControl): Record<string, unknown> {
   const cfg = control.webhookConfig();
   const status = control.status();
   const token = cfg?.authToken ?? null;
+  const log = control.auditLogStatus?.() ?? null;
   const opts: Record<string, unknown> = {};
   for (const k of SHOWN_OPTIONS) opts[k] = (cfg as unknown as Record<string, unknown> | null)?.[k] ?? null;
   return {
@@ -84,7 +97,8 @@ export function webhookDocument(control: AuditControl): Record<string, unknown> 
     authToken: redactToken(token),
     format: cfg ? (cfg.format ?? formatFromEndpoint(cfg.endpoint)) : null,
     ...opts,
-    status: { ...status, lastError: status.lastError === null ? null : scrub(status.lastError, token) },
+    status: shownStatus(status, token),
+    auditLog: log && { path: log.path, status: shownStatus(log.status, token) },
   };
 }
 
@@ -221,6 +235,10 @@ export const ROUTES: readonly RouteDef[] = [
       text: await renderMetrics([ctx.control.metricsRegistry(), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
     }),
   },
+  ...STATUS_PAGE_FILES.map((f): RouteDef => ({
+    method: 'GET', path: f.path, auth: false, body: false, action: null, summary: f.summary,
+    handle: () => statusPageFile(f.file, f.contentType),
+  })),
 ];
 
 /** Routes by path. */

@@ -1,6 +1,7 @@
 // The admin HTTP API: its own listener (--admin-listen, default 127.0.0.1:9081), JSON in and out,
-// bearer-token auth on everything but /healthz, /readyz and /metrics. It shares nothing with the S3
-// listener but the dispatcher's control interface, so admin work never slows S3 traffic.
+// bearer-token auth on everything but /healthz, /readyz, /metrics and the status page's static files
+// (/). It shares nothing with the S3 listener but the dispatcher's control interface, so admin work
+// never slows S3 traffic.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
@@ -58,14 +59,15 @@ export interface AdminServer {
 /** The control to give the admin API when the caller supplied its own sink (tests, embedding). */
 export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
-    state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
-    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, ack: null, refusedRequests: 0,
+    state: 'disabled', queued: 0, queuedBytes: 0, queueMaxEvents: 0, queueMaxBytes: 0, enqueued: 0, delivered: 0, dropped: 0, droppedByReason: {},
+    spooled: 0, spoolBytes: 0, spoolMaxBytes: 0, deadLettered: 0, deadLetteredByReason: {}, retried: 0, inFlight: 0,
+    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [], ack: null, refusedRequests: 0,
   };
   const empty = new Registry();
   return {
     webhookConfig: () => null,
     setWebhook: async () => { throw new Error(reason); },
-    status: () => ({ ...status }),
+    status: () => ({ ...status, stateHistory: [], recentErrors: [] }),
     sendTestEvent: async () => { throw new Error(reason); },
     metricsRegistry: () => empty,
   };
@@ -229,7 +231,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /api/v1/events/stream, /healthz, /readyz, /metrics; see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /api/v1/events/stream, /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {

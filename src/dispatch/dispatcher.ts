@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { AuditControl, TargetStatus, TestEventResult, WebhookTargetConfig } from './types.js';
+import type { AuditControl, AuditLogStatus, TargetStatus, TestEventResult, WebhookTargetConfig } from './types.js';
 import { EventSlab } from './event-slab.js';
 import { Spool } from './spool.js';
 import { DeadLetter } from './dead-letter.js';
@@ -532,18 +532,35 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   }
 
   status(): TargetStatus {
-    const t = this.webhook;
+    const st = this.targetStatus(this.webhook);
+    if (!this.config) {
+      st.state = 'disabled';
+      st.ack = null;
+    }
+    return st;
+  }
+
+  auditLogStatus(): AuditLogStatus | null {
+    return this.file && this.opts.auditLogFile ? { path: this.opts.auditLogFile, status: this.targetStatus(this.file) } : null;
+  }
+
+  private targetStatus(t: Target): TargetStatus {
     const h = t.driver.health;
     return {
-      state: this.config ? h.state : 'disabled',
+      state: h.state,
       queued: t.buffer.mq.length + t.buffer.heldOutside,
       queuedBytes: t.buffer.mq.bytes,
+      queueMaxEvents: t.buffer.mq.maxEvents,
+      queueMaxBytes: t.buffer.mq.maxBytes,
+      enqueued: t.metrics.enqueued.get(),
       delivered: t.metrics.deliveredTotal(),
       dropped: t.metrics.dropped.total(),
       droppedByReason: t.metrics.dropped.entries(),
       spooled: t.spool?.events ?? 0,
       spoolBytes: t.spool?.bytes ?? 0,
+      spoolMaxBytes: t.spool?.maxBytes ?? this.opts.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes,
       deadLettered: t.metrics.deadLettered.total(),
+      deadLetteredByReason: t.metrics.deadLettered.entries(),
       retried: t.metrics.retried.get(),
       inFlight: t.driver.requestsInFlight,
       lastSuccess: h.lastSuccess,
@@ -551,8 +568,10 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       lastError: h.lastError,
       consecutiveFailures: h.consecutiveFailures,
       lastLatencyMs: h.lastLatencyMs,
+      stateHistory: h.history.map((c) => ({ ...c })),
+      recentErrors: h.recentErrors.map((e) => ({ ...e })),
+      ack: t.driver.ack?.status() ?? null,
       refusedRequests: this.refusals.total,
-      ack: this.config ? (t.driver.ack?.status() ?? null) : null,
     };
   }
 

@@ -99,6 +99,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     webhookConfig: () => dispatcher.webhookConfig(),
     setWebhook: async (c) => { await dispatcher.setWebhook(c); credits?.rebase(); await syncActive(); },
     status: () => dispatcher.status(),
+    auditLogStatus: () => dispatcher.auditLogStatus(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
     metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
