@@ -59,8 +59,8 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   // A shared environment may also hold the audit-webhook CLI's S3AP_* settings: not errors for serve.
-  const { COMMON_OPTIONS, ENABLE_OPTIONS } = await import('./audit-webhook.js');
-  const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS].map((d) => envName(d.name)));
+  const { COMMON_OPTIONS, ENABLE_OPTIONS, BATCH_OPTIONS } = await import('./audit-webhook.js');
+  const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
   if (config.workers > 1 && cluster.isWorker) {
     // A worker of `serve --workers N`: the primary decides when it stops.

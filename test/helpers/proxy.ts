@@ -59,7 +59,7 @@ export interface ChildProxy {
 
 /** Spawn the real CLI; resolves once it logs "s3-audit-proxy listening" (bounded wait). */
 export async function spawnProxy(
-  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number } = {},
+  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void } = {},
 ): Promise<ChildProxy> {
   const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
   // With a file-size limit (`ulimit -f`), writes past it fail with EFBIG: a full disk without root.
@@ -78,6 +78,7 @@ export async function spawnProxy(
     let adminUrl: string | null = null;
     const onLine = (line: string): void => {
       output.push(line);
+      opts.onLine?.(line);
       try {
         const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string };
         if (rec.msg === 'admin API listening' && rec.admin) adminUrl = rec.admin;
