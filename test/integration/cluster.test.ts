@@ -12,7 +12,8 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, CreateBucketC
 import { startBackend, bucketName, type TestBackend } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy, tempDir, type ChildProxy } from '../helpers/proxy.js';
-import { adminCall, runCli, waitUntil } from '../helpers/admin.js';
+import { adminCall, CLI_MAIN, runCli, waitUntil } from '../helpers/admin.js';
+import { spawn } from 'node:child_process';
 import { s3Client } from '../helpers/s3.js';
 
 /** A TCP relay to the backend that can be cut (connections refused) and restored on the same port. */
@@ -105,9 +106,15 @@ test('three replicas share one audit configuration through the cluster store', {
   const [r1, r2, r3] = [await start(1), await start(2), await start(3)];
 
   await t.test('enable through one replica (Weka\'s step 4 typed as printed) reaches every replica', async () => {
-    // The shell hands the CLI `"Splunk <token>"`, quotes included: one layer is removed.
-    const res = await cli(r1, ['enable', '--endpoint', receiver.eventUrl, `--auth_token="Splunk ${TOKEN_ID}"`, '--batch-max-wait', '100ms']);
-    assert.equal(res.code, 0, res.stderr);
+    // Typed in a shell exactly as Weka's guide prints it: bash hands the CLI `"Splunk <token>"`,
+    // quotes included, and one layer is removed.
+    const line = `"$0" "$1" audit-webhook enable --admin ${r1.admin} --admin-token-file ${adminTokenFile} --endpoint ${receiver.eventUrl} --batch-max-wait 100ms --auth_token="\\"Splunk ${TOKEN_ID}\\""`;
+    // Not spawnSync: this process runs the relay the replica reaches the store through.
+    const child = spawn('bash', ['-c', line, process.execPath, CLI_MAIN], { env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    const code = await new Promise<number | null>((res) => child.once('close', res));
+    assert.equal(code, 0, stderr);
     for (const r of [r1, r2, r3]) {
       await waitUntil(async () => (await get(r))['enabled'] === true, 20_000, `${r.host} to apply the enable`);
     }
