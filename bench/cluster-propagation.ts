@@ -32,7 +32,7 @@ try {
     const dir = tempDir(`s3ap-bench-r${i}-`);
     const p = await spawnProxy(['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--backend', backend.url, '--data-dir', dir.path,
       '--cluster-store', `s3://${store}/bench`, '--cluster-credentials-file', join(files.path, 'creds.json'), '--cluster-key-file', join(files.path, 'key'),
-      '--admin-token-file', join(files.path, 'admin-token'), '--host-name', `bench-${i}`, '--log-level', 'warn'], {}, 60_000);
+      '--admin-token-file', join(files.path, 'admin-token'), '--host-name', `bench-${i}`, '--log-level', 'info'], {}, 60_000);
     replicas.push({ p, admin: p.adminUrl!, dir });
   }
   const metric = async (admin: string, name: string): Promise<number> => {
