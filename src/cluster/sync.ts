@@ -76,6 +76,8 @@ export class ClusterSync {
   private beatTimer: NodeJS.Timeout | null = null;
   private beats = 0;
   private stopped = false;
+  /** Off once the backend has shown it does not evaluate If-Match / If-None-Match on PUT correctly. */
+  private conditionalWrites = true;
   /** Counters for /metrics. */
   private applied = 0;
   private pollFailures = 0;
@@ -158,8 +160,18 @@ export class ClusterSync {
       const changedBy: ChangedBy = { instance: this.instance, host: this.o.hostName, peer: who.peer, requestId: who.requestId };
       const doc = encodeSettings(this.key, webhook, { revision: base + 1, changedAt: new Date().toISOString(), changedBy, action });
       StoreClient.expect(await this.client.put(settingsKey(this.prefix, historyName(doc.revision, this.instance)), doc), 'write settings history', 200);
-      const put = await this.client.put(this.currentKey, doc, cur.status === 200 && cur.etag ? { ifMatch: cur.etag } : { ifNoneMatch: '*' });
-      if ((put.status === 412 || put.status === 409) && attempt < 3) continue;
+      const conditions = !this.conditionalWrites ? {} : cur.status === 200 && cur.etag ? { ifMatch: cur.etag } : { ifNoneMatch: '*' };
+      const put = await this.client.put(this.currentKey, doc, conditions);
+      if ((put.status === 412 || put.status === 409) && attempt < 3) {
+        // Another writer won the race, or the backend refuses a condition that holds (Ceph RGW
+        // 16.2 answers 412 to If-Match with the ETag it just served): tell the two apart.
+        const again = await this.client.get(this.currentKey);
+        if (again.status === cur.status && again.etag === cur.etag) {
+          this.conditionalWrites = false;
+          this.log.warn({ store: this.storeUrl(), status: put.status }, 'cluster: the store refuses conditional writes whose condition holds; writing without them (last writer wins)');
+        }
+        continue;
+      }
       StoreClient.expect(put, `PUT ${this.currentKey}`, 200);
       this.etag = put.etag;
       this.revision = doc.revision;
