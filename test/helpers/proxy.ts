@@ -74,7 +74,8 @@ export async function spawnProxy(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let buf = '';
   const ready = new Promise<{ url: string; adminUrl: string | null }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    // A proxy that did not start in time is killed: no orphan outlives the test.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)); }, timeoutMs);
     let adminUrl: string | null = null;
     const onLine = (line: string): void => {
       output.push(line);
