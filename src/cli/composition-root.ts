@@ -22,7 +22,8 @@ import type { EventStamper } from '../audit/sequence.js';
 import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableControl, type AdminServer } from '../admin/server.js';
 import { RequestMetrics } from '../admin/metrics.js';
-import { openCluster, type ClusterSync } from '../cluster/sync.js';
+import type { ClusterSync } from '../cluster/sync.js';
+import { openCluster } from '../cluster/open-cluster.js';
 
 /** What every mode shares, handed to the front before it is started. */
 export interface Core {

@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import type { AuditControl, TargetStatus, WebhookTargetConfig } from '../dispatch/types.js';
-import { EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY } from '../proxy/embedded-store.js';
-import { clearWebhook, loadWebhook, restorePersistedWebhook, saveWebhook } from '../admin/persisted-webhook.js';
+import { clearWebhook, saveWebhook } from '../admin/persisted-webhook.js';
 import { scrub } from '../admin/redact.js';
-import { readClusterCredentials, readClusterKey, type ClusterKey } from './secrets.js';
-import { StoreClient, StoreError } from './store-client.js';
+import type { ClusterKey } from './secrets.js';
+import { StoreClient } from './store-client.js';
 import { decodeSettings, encodeSettings, historyName, sameSettings, settingsKey, type ChangedBy, type SettingsAction } from './settings-doc.js';
 import { instanceName, memberPrefix, memberState, MEMBER_FORMAT, parseHeartbeat, proxyVersion, STALE_AFTER_MS, type Heartbeat, type Member } from './members.js';
 
@@ -53,7 +52,7 @@ export interface Requester {
 
 /** Cleanup of stale heartbeats runs every this many heartbeats (about once a minute at the default). */
 const CLEANUP_EVERY = 12;
-const START_RETRY_MAX_MS = 5000;
+const MEMBERS_CACHE_MS = 2000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -78,6 +77,7 @@ export class ClusterSync {
   private stopped = false;
   /** Off once the backend has shown it does not evaluate If-Match / If-None-Match on PUT correctly. */
   private conditionalWrites = true;
+  private membersCache: { at: number; list: Promise<Member[]> } | null = null;
   /** Counters for /metrics. */
   private applied = 0;
   private pollFailures = 0;
@@ -107,11 +107,8 @@ export class ClusterSync {
   async pull(): Promise<void> {
     const r = await this.client.get(this.currentKey, this.etag);
     if (r.status === 304) return this.readOk();
-    if (r.status === 404) {
-      this.readOk();
-      if (this.revision !== 0 || this.etag !== null) return; // removed by hand: the last settings stay
-      return;
-    }
+    // Nothing written yet (or removed by hand): the settings in force stay.
+    if (r.status === 404) return this.readOk();
     StoreClient.expect(r, `GET ${this.currentKey}`, 200);
     let decoded;
     try {
@@ -231,8 +228,20 @@ export class ClusterSync {
     if (!stopped && ++this.beats % CLEANUP_EVERY === 1) await this.removeStale();
   }
 
-  /** Every member's last heartbeat, with its state seen from here. */
-  async members(): Promise<Member[]> {
+  /**
+   * Every member's last heartbeat, with its state seen from here. Listed at most once per
+   * MEMBERS_CACHE_MS however often show or a status page asks (one LIST and a GET per member).
+   */
+  members(): Promise<Member[]> {
+    const now = Date.now();
+    if (this.membersCache && now - this.membersCache.at < MEMBERS_CACHE_MS) return this.membersCache.list;
+    const list = this.listMembers();
+    this.membersCache = { at: now, list };
+    list.catch(() => { this.membersCache = null; });
+    return list;
+  }
+
+  private async listMembers(): Promise<Member[]> {
     const keys = await this.client.list(memberPrefix(this.prefix));
     const now = Date.now();
     const out: Member[] = [];
@@ -247,7 +256,7 @@ export class ClusterSync {
 
   private async removeStale(): Promise<void> {
     const now = Date.now();
-    for (const m of await this.members()) {
+    for (const m of await this.listMembers()) {
       if (now - Date.parse(m.heartbeatAt) > STALE_AFTER_MS) {
         await this.client.delete(`${memberPrefix(this.prefix)}${m.instance}.json`);
         this.log.info({ instance: m.instance, host: m.host, heartbeatAt: m.heartbeatAt }, 'cluster: removed the heartbeat of a member silent for a day');
@@ -309,55 +318,4 @@ export class ClusterSync {
     await Promise.race([this.beat(true).catch(() => {}), sleep(2000)]);
     await this.client.close().catch(() => {});
   }
-}
-
-/**
- * Opens the store and applies its settings before the S3 port opens. While it cannot be read this
- * waits (not ready), retrying, unless --cluster-start-without-store: then the settings last saved in
- * --data-dir are used and the poll keeps trying.
- */
-export async function openCluster(o: ClusterOptions): Promise<ClusterSync> {
-  const { config, logger } = o;
-  const key = readClusterKey(config.clusterKeyFile!);
-  const credentials = config.clusterCredentialsFile ? readClusterCredentials(config.clusterCredentialsFile) : { accessKeyId: EMBEDDED_ACCESS_KEY, secretAccessKey: EMBEDDED_SECRET_KEY };
-  const client = new StoreClient({ origin: o.backend, bucket: config.clusterStore!.bucket, credentials });
-  const sync = new ClusterSync(o, client, key);
-  logger.info({ store: sync.storeUrl(), instance: sync.instance }, 'cluster: reading the audit settings from the store');
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.ensureBucket();
-      await sync.exclusive(() => sync.pull());
-      if (sync.status().state === 'unusable') throw new StoreError(sync.status().lastError ?? 'unusable settings');
-      await adoptLocalSettings(sync, o);
-      return sync;
-    } catch (err) {
-      const message = (err as Error).message;
-      if (config.clusterStartWithoutStore) {
-        logger.warn({ store: sync.storeUrl(), err: message }, 'cluster: store cannot be read at start; starting with the settings last saved in the data directory (--cluster-start-without-store)');
-        await restorePersistedWebhook(config.dataDir, o.control, logger);
-        sync.failed('unreachable', message);
-        return sync;
-      }
-      if (attempt === 1 || attempt % 10 === 0) {
-        logger.error({ store: sync.storeUrl(), err: message, attempt }, 'cluster: store cannot be read at start: not ready, the S3 port stays closed until it can (--cluster-start-without-store opens it anyway)');
-      }
-      await sleep(Math.min(START_RETRY_MAX_MS, 250 * attempt));
-    }
-  }
-}
-
-/**
- * A store that has never held settings, on a replica that has a webhook saved in its data
- * directory (single-replica settings before cluster mode): that webhook becomes the fleet's.
- */
-async function adoptLocalSettings(sync: ClusterSync, o: ClusterOptions): Promise<void> {
-  if (sync.status().revision !== 0) return;
-  let local: WebhookTargetConfig | null = null;
-  try { local = await loadWebhook(o.config.dataDir); } catch { return; }
-  if (!local) return;
-  await sync.exclusive(async () => {
-    await o.control.setWebhook(local);
-    await sync.publish(local, 'enable', { peer: null, requestId: null });
-  });
-  o.logger.info({ store: sync.storeUrl(), endpoint: local.endpoint }, 'cluster: the store held no settings; the webhook saved in the data directory is now the fleet\'s');
 }

@@ -207,6 +207,9 @@ test('three replicas share one audit configuration through the cluster store', {
     assert.equal(current.webhook.authToken.alg, 'AES-256-GCM');
     assert.equal(current.changedBy.host, 'replica-1');
     assert.equal(current.action, 'enable');
+    // The proxies' own store requests go straight to the backend: never audited as client traffic.
+    assert.ok(receiver.events.length > 0);
+    assert.ok((receiver.events as Array<Record<string, any>>).every((e) => e?.['api']?.['bucket'] !== storeBucket), 'no event for the store bucket');
   });
 
   await t.test('store unreachable at start: not ready (S3 port closed) until it can be read; with the flag, ready at once', async () => {
