@@ -59,7 +59,7 @@ export interface AdminServer {
 export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
     state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
-    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null,
+    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, ack: null,
   };
   return {
     webhookConfig: () => null,

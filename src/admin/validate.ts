@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { WebhookFormat, WebhookTargetConfig } from '../dispatch/types.js';
+import { formatFromEndpoint, isHecFormat } from '../dispatch/formats.js';
 import { AdminHttpError, badField } from './errors.js';
 
 export const FORMATS: readonly WebhookFormat[] = ['hec-event', 'hec-raw', 'ndjson'];
@@ -37,6 +38,9 @@ export const OPTION_FIELDS: Readonly<Record<string, FieldSpec>> = {
   clientKeyFile: { kind: 'path' },
   insecureSkipVerify: { kind: 'boolean' },
   healthCheckIntervalMs: { kind: 'integer', min: 1000, max: 86_400_000, zeroOff: true, unit: 'ms' },
+  ack: { kind: 'boolean' },
+  ackTimeoutMs: { kind: 'integer', min: 1000, max: 86_400_000, unit: 'ms' },
+  ackPollIntervalMs: { kind: 'integer', min: 100, max: 600_000, unit: 'ms' },
 };
 
 export const MAX_ENDPOINT_LENGTH = 2048;
@@ -213,7 +217,20 @@ export function validateEnableBody(body: unknown, self: readonly SelfAddress[] =
     const missing = cfg.clientCertFile ? 'clientKeyFile' : 'clientCertFile';
     throw badField(missing, 'missing_field', 'clientCertFile and clientKeyFile go together');
   }
+  checkAck(cfg);
   return cfg;
+}
+
+/** HEC indexer acknowledgement exists only on HEC; its timings only with it. */
+function checkAck(cfg: WebhookTargetConfig): void {
+  if (cfg.ack === true) {
+    const format = cfg.format ?? formatFromEndpoint(cfg.endpoint);
+    if (!isHecFormat(format)) throw badField('ack', 'invalid_value', `indexer acknowledgement is a Splunk HEC feature: it needs format hec-event or hec-raw, not ${format}`);
+    return;
+  }
+  for (const f of ['ackTimeoutMs', 'ackPollIntervalMs'] as const) {
+    if (cfg[f] !== undefined) throw badField(f, 'invalid_value', 'applies only with "ack": true (HEC indexer acknowledgement)');
+  }
 }
 
 /** Bodies of the action routes (disable, test): nothing, or an empty object. */

@@ -46,6 +46,9 @@ export const ENABLE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-key-file', kind: 'string', arg: 'file', help: 'client key (PEM) for --client-cert-file' },
   { name: 'insecure-skip-verify', kind: 'boolean', help: 'do not verify the receiver\'s certificate (like curl -k)' },
   { name: 'health-check-interval', kind: 'duration', help: 'probe the HEC health endpoint this often (0 = off)' },
+  { name: 'ack', kind: 'boolean', help: 'HEC indexer acknowledgement: an event is delivered (and leaves the spool) only once Splunk says it is indexed' },
+  { name: 'ack-timeout', kind: 'duration', help: 'with --ack: send a batch again when not acknowledged after this long (default 5m)' },
+  { name: 'ack-poll-interval', kind: 'duration', help: 'with --ack: poll /services/collector/ack this often (default 2s)' },
 ];
 
 export const BATCH_OPTIONS: readonly OptionDef[] = [
@@ -85,6 +88,7 @@ const dash = (v: unknown): string => (v === null || v === undefined || v === '' 
 const SETTING_KEYS = [
   'index', 'source', 'sourcetype', 'host', 'gzip', 'batchMaxEvents', 'batchMaxBytes', 'batchMaxWaitMs', 'concurrency',
   'requestTimeoutMs', 'caFile', 'clientCertFile', 'clientKeyFile', 'insecureSkipVerify', 'healthCheckIntervalMs',
+  'ack', 'ackTimeoutMs', 'ackPollIntervalMs',
 ];
 
 /**
@@ -171,6 +175,18 @@ export function summarize(doc: Record<string, unknown>): string {
     ['last success', dash(st['lastSuccess'])],
     ['last error', st['lastError'] ? `${String(st['lastError'])}${st['lastFailure'] ? ` (at ${String(st['lastFailure'])})` : ''}` : '-'],
   ]));
+  const ack = st['ack'] as Record<string, unknown> | null | undefined;
+  if (ack) {
+    lines.push('Indexer acknowledgement:');
+    lines.push(rows([
+      ['state', dash(ack['state'])],
+      ['pending', `${dash(ack['pendingBatches'])} batches, ${dash(ack['pendingEvents'])} events (max ${dash(ack['maxPendingBatches'])} batches)`],
+      ['oldest pending', typeof ack['oldestPendingAgeMs'] === 'number' ? `${(ack['oldestPendingAgeMs'] / 1000).toFixed(1)} s` : '-'],
+      ['timed out', `${dash(ack['timedOut'])} requests sent again (timeout ${dash(ack['timeoutMs'])} ms)`],
+      ['acknowledged', `${dash(ack['acknowledgedEvents'])} events (last ${dash(ack['lastAcknowledged'])})`],
+      ['last poll error', dash(ack['lastPollError'])],
+    ]));
+  }
   lines.push(...clusterSection(doc));
   return `${lines.join('\n')}\n`;
 }
@@ -181,11 +197,13 @@ const MS_FIELDS: Record<string, string> = {
   'batch-max-wait': 'batchMaxWaitMs',
   'request-timeout': 'requestTimeoutMs',
   'health-check-interval': 'healthCheckIntervalMs',
+  'ack-timeout': 'ackTimeoutMs',
+  'ack-poll-interval': 'ackPollIntervalMs',
 };
 const PLAIN_FIELDS: Record<string, string> = {
   format: 'format', index: 'index', source: 'source', sourcetype: 'sourcetype', 'hec-host': 'host', gzip: 'gzip',
   'batch-max-events': 'batchMaxEvents', 'batch-max-bytes': 'batchMaxBytes', concurrency: 'concurrency',
-  'insecure-skip-verify': 'insecureSkipVerify',
+  'insecure-skip-verify': 'insecureSkipVerify', ack: 'ack',
 };
 const FILE_FIELDS: Record<string, string> = { 'ca-file': 'caFile', 'client-cert-file': 'clientCertFile', 'client-key-file': 'clientKeyFile' };
 

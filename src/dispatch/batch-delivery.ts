@@ -42,8 +42,11 @@ export interface DeliveryFailure {
 export interface DeliveryHooks {
   /** Failed attempts in a row before this request (sets the backoff of a retry decision). */
   attempt(): number;
-  /** The receiver accepted events [from, to) of `b` (settle them). */
-  accepted(b: Batch, from: number, to: number, latencyMs: number): void;
+  /**
+   * The receiver accepted events [from, to) of `b` (settle them); `ackId`: HEC's, for indexer
+   * acknowledgement; `partial`: the prefix of a reply naming a bad event (HEC invalid-event-number).
+   */
+  accepted(b: Batch, from: number, to: number, latencyMs: number, ackId: number | null, partial?: boolean): void;
   /** The receiver took the request but named a bad event first (HEC invalid-event-number 0). */
   accepting(latencyMs: number): void;
   /** A request the receiver refused (a bisect step or a dead letter). */
@@ -119,17 +122,17 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
         if (wasSuspect && !confirming.has(lo)) {
           // it takes what it refused before: the receiver changed, not the events
           b.clearSuspects();
-          h.accepted(b, lo, hi, r.latencyMs);
+          h.accepted(b, lo, hi, r.latencyMs, r.ackId ?? null);
           b.todo = b.unsettledRanges();
           proof = true;
           break;
         }
-        h.accepted(b, lo, hi, r.latencyMs);
+        h.accepted(b, lo, hi, r.latencyMs, r.ackId ?? null);
         proven();
         break;
       case 'partial': {
         const bad = lo + d.accepted;
-        if (d.accepted > 0) h.accepted(b, lo, bad, r.latencyMs);
+        if (d.accepted > 0) h.accepted(b, lo, bad, r.latencyMs, r.ackId ?? null, true);
         else h.accepting(r.latencyMs);
         h.deadLetter(b, bad, bad + 1, 'invalid_event', r.statusCode, r.reply);
         if (bad + 1 < hi) b.todo[0] = [bad + 1, hi];

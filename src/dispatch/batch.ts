@@ -27,6 +27,8 @@ export class Batch {
   rejectingSince = 0;
   /** Handed to the spool at shutdown: whatever the request still in flight says is ignored. */
   abandoned = false;
+  /** HEC indexer acknowledgement: accepted ranges of this batch still waiting for Splunk's ack (ack-tracker.ts). */
+  awaitingAck = 0;
   private readonly settled: Uint8Array;
   /** Events refused alone while the receiver had not shown that it takes data (kept across attempts). */
   private readonly suspect: Uint8Array;
@@ -57,6 +59,19 @@ export class Batch {
       }
     }
     this.settledCount += k;
+    return k;
+  }
+
+  /** Events [from, to) must be sent again (their acknowledgement timed out); returns how many were settled. */
+  unsettle(from: number, to: number): number {
+    let k = 0;
+    for (let i = from; i < to; i++) {
+      if (this.settled[i] === 1) {
+        this.settled[i] = 0;
+        k++;
+      }
+    }
+    this.settledCount -= k;
     return k;
   }
 

@@ -195,13 +195,17 @@ export class EventBuffer {
     );
   }
 
-  /** After progress on `b`: acknowledges to the spool every fully settled batch at the head of the window. */
+  /**
+   * After progress on `b`: acknowledges to the spool every fully settled batch at the head of the
+   * window (with HEC acknowledgement: settled and acknowledged), so the cursor only ever moves past
+   * a contiguous prefix, whatever order batches finish in.
+   */
   settle(b: Batch): void {
     if (b.source !== 'spool') return;
     const s = this.spool;
     while (this.window.length > 0) {
       const h = this.window[0];
-      if (!h.done || h.inFlight || h.abandoned) return;
+      if (!h.done || h.inFlight || h.abandoned || h.awaitingAck > 0) return;
       this.window.shift();
       if (s && h.endSeg && h.endOff && h.n > 0) s.ack(h.endSeg[h.n - 1], h.endOff[h.n - 1], h.n);
     }
@@ -214,7 +218,8 @@ export class EventBuffer {
    */
   giveBack(b: Batch): void {
     b.rewind();
-    if (b.source === 'memory' && this.spoolUsable && this.spool!.unread === 0 && !this.returned.some((r) => r.source === 'memory' && r.seq < b.seq)) {
+    if (this.returned.includes(b)) return; // already waiting (an ack timeout on a batch given back)
+    if (b.source === 'memory' && b.awaitingAck === 0 && this.spoolUsable && this.spool!.unread === 0 && !this.returned.some((r) => r.source === 'memory' && r.seq < b.seq)) {
       const items = b.unsettledItems();
       const acc = this.spoolItems(items);
       if (acc === items.json.length) {
@@ -245,7 +250,7 @@ export class EventBuffer {
    * batches stay on disk unacknowledged: the next run reads them again.
    */
   drainForShutdown(inFlight: readonly Batch[]): QueueItems[] {
-    const held = [...this.returned, ...inFlight].filter((b) => b.source === 'memory').sort((a, b) => a.seq - b.seq);
+    const held = [...new Set([...this.returned, ...inFlight])].filter((b) => b.source === 'memory').sort((a, b) => a.seq - b.seq);
     for (const b of [...this.returned, ...inFlight]) b.abandoned = true;
     this.returned.length = 0;
     if (this.readAhead) this.readAhead.abandoned = true;

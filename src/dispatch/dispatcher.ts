@@ -23,6 +23,8 @@ import { decide, type BackoffOptions } from './retry-policy.js';
 import { EventBuffer } from './buffer.js';
 import { Driver, type DriverSettings } from './driver.js';
 import { WebhookSink } from './webhook-sink.js';
+import { AckMetrics } from './ack-metrics.js';
+import { ackSettings } from './ack-settings.js';
 import type { Sink } from './sink.js';
 import { FileSink } from './file-sink.js';
 import { ThrottledLog } from './throttled-log.js';
@@ -103,11 +105,12 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });
+    const ackMetrics = kind === 'webhook' ? new AckMetrics(this.registry, () => driver?.ack?.status() ?? null) : null;
     const gaps = this.opts.gapEvent ? new GapTracker(() => { this.gapsPending = true; }) : null;
     const d = new Driver({
       gaps,
       name: kind === 'webhook' ? 'audit webhook' : 'audit log file',
-      buffer, logger: log, backoff: this.backoff, metrics,
+      buffer, logger: log, backoff: this.backoff, metrics, ackMetrics,
       drops: new ThrottledLog(log, every, 'audit events lost, counted by reason (spool_full, queue_full, spool_error, spool_corrupt, dead_letter_full, ...)'),
       deadLetter: withDeadLetters ? this.deadLetter : null,
       deadLetters: withDeadLetters
@@ -334,6 +337,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
           batchMaxWaitMs: config.batchMaxWaitMs ?? DEFAULTS.batchMaxWaitMs,
           concurrency: config.concurrency ?? DEFAULT_CONCURRENCY,
           requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          ack: ackSettings(config),
         }
       : null;
     const old = this.webhook.driver.setSink(sink, settings);
@@ -427,6 +431,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       lastError: h.lastError,
       consecutiveFailures: h.consecutiveFailures,
       lastLatencyMs: h.lastLatencyMs,
+      ack: this.config ? (t.driver.ack?.status() ?? null) : null,
     };
   }
 

@@ -18,6 +18,8 @@ import { backoffDelay, type BackoffOptions } from './retry-policy.js';
 import type { TargetMetrics } from './target-metrics.js';
 import type { ThrottledLog } from './throttled-log.js';
 import type { DeadLetterReason } from './dead-letter.js';
+import { AckPoller, driverAckHooks, type AckSettings } from './ack-poller.js';
+import type { AckMetrics } from './ack-metrics.js';
 
 const WATCHDOG_MS = 250;
 
@@ -28,6 +30,8 @@ export interface DriverSettings {
   concurrency: number;
   /** The sink's request timeout (bounds the stall threshold). */
   requestTimeoutMs: number;
+  /** HEC indexer acknowledgement (null/absent: off; a 2xx is delivered). */
+  ack?: AckSettings | null;
 }
 
 /** Where refused events go. Returns how many of [from, to) it kept; it reports the rest as lost itself. */
@@ -47,6 +51,8 @@ export interface DriverOptions {
   deadLetters: ThrottledLog | null;
   /** Where every loss is recorded for gap events (gaps.ts); null: counted only. */
   gaps?: GapTracker | null;
+  /** Set for a target that may use HEC indexer acknowledgement (the webhook). */
+  ackMetrics?: AckMetrics | null;
 }
 
 export class Driver {
@@ -60,6 +66,10 @@ export class Driver {
   private readonly deadLetter: DeadLetterStore | null;
   private readonly deadLetters: ThrottledLog | null;
   readonly gaps: GapTracker | null;
+  /** HEC indexer acknowledgement (ack-poller.ts); null for targets that never use it. */
+  readonly ack: AckPoller | null;
+  /** Batches whose acknowledgement timed out while they were in flight: sent again when it ends. */
+  private readonly resendAfterFlight = new Set<Batch>();
   private sink: Sink | null = null;
   private settings: DriverSettings = { batchMaxEvents: 500, batchMaxBytes: 1 << 20, batchMaxWaitMs: 1000, concurrency: 1, requestTimeoutMs: 15_000 };
   private limits: BatchLimits = { maxEvents: 500, maxBytes: 1 << 20, maxWaitMs: 1000, cost: (b) => b };
@@ -91,6 +101,8 @@ export class Driver {
     this.deadLetter = o.deadLetter;
     this.deadLetters = o.deadLetters;
     this.gaps = o.gaps ?? null;
+    const port = { buffer: this.buffer, delivered: (n: number) => this.m.delivered(n), pump: () => this.pump(), resendAfterFlight: this.resendAfterFlight };
+    this.ack = o.ackMetrics ? new AckPoller(driverAckHooks(port), this.log, o.ackMetrics) : null;
     this.buffer.onReady = () => this.pump();
     this.buffer.onSpooled = (n) => this.m.spooled.inc(n);
     this.buffer.onDrySpool = (unread) => this.log.warn({ unread }, 'spool: counts unread events but a read found none; delivering from memory meanwhile');
@@ -141,6 +153,7 @@ export class Driver {
     this.probeDue = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.ack?.configure(sink, settings?.ack ?? null);
     this.pump();
     return old;
   }
@@ -213,7 +226,8 @@ export class Driver {
       const sink = this.sink;
       const b = this.buffer;
       // Memory keeps events only while the target keeps up; otherwise they go to disk, a chunk per turn.
-      const keepInMemory = sink !== null && this.health.healthy && !b.memoryHigh;
+      // With HEC acknowledgement every batch goes through the spool (a crash keeps what waits).
+      const keepInMemory = sink !== null && this.health.healthy && !b.memoryHigh && !this.ack?.enabled;
       if (!keepInMemory && b.mq.length > 0 && b.spoolUsable) {
         b.spill(SPILL_CHUNK_BYTES);
         if (b.mq.length > 0 && b.spoolUsable) this.schedulePump();
@@ -224,7 +238,7 @@ export class Driver {
         return;
       }
       if (!this.health.healthy) return; // stalled: nothing new until the stuck request ends
-      while (this.inFlight.size < this.settings.concurrency) {
+      while (this.inFlight.size < this.settings.concurrency && !this.ack?.full(this.inFlight.size)) {
         const batch = b.next(this.limits, this.overhead, this.closing);
         if (!batch) break;
         this.send(batch, sink);
@@ -322,10 +336,11 @@ export class Driver {
       this.inFlight.delete(b);
     }
     if (b.abandoned) return;
+    const again = this.resendAfterFlight.delete(b);
     if (failure) {
       this.failed(sink, failure);
       this.buffer.giveBack(b);
-    }
+    } else if (again) this.buffer.giveBack(b);
     this.buffer.settle(b);
     this.pump();
   }
@@ -333,7 +348,7 @@ export class Driver {
   private hooks(sink: Sink): DeliveryHooks {
     return {
       attempt: () => this.retryAttempt,
-      accepted: (b, from, to, latencyMs) => this.accepted(b, from, to, latencyMs, sink),
+      accepted: (b, from, to, latencyMs, ackId, partial) => this.accepted(b, from, to, latencyMs, sink, ackId, partial === true),
       accepting: (latencyMs) => this.noteAccepting(latencyMs, sink),
       refused: () => this.m.requests.inc(1, 'refused'),
       deadLetter: (b, from, to, reason, status, reply) => this.toDeadLetter(b, from, to, reason, status, reply, sink),
@@ -345,9 +360,10 @@ export class Driver {
     };
   }
 
-  private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink): void {
+  private accepted(b: Batch, from: number, to: number, latencyMs: number, sink: Sink, ackId: number | null, partial: boolean): void {
     const n = b.settle(from, to);
-    this.m.delivered(n);
+    if (this.ack?.enabled) this.ack.accepted(b, from, to, ackId, partial); // delivered once indexed
+    else this.m.delivered(n);
     this.m.batchSize.observe(to - from);
     b.accepted = true;
     this.noteAccepting(latencyMs, sink);
@@ -424,8 +440,10 @@ export class Driver {
     this.retryTimer = this.batchTimer = this.watchdog = null;
     const spool = this.buffer.spoolRef;
     const reason = spool === null ? 'shutdown' : spool.error !== null ? 'spool_error' : 'spool_full';
+    // still unacknowledged: kept like events never sent (spool batches stay on disk, memory ones are spooled)
+    const waiting = (this.ack?.stop() ?? []).map((e) => (e.batch.unsettle(e.from, e.to), e.batch));
     let lost = 0;
-    for (const items of this.buffer.drainForShutdown([...this.inFlight.keys()])) {
+    for (const items of this.buffer.drainForShutdown([...this.inFlight.keys(), ...waiting])) {
       const n = items.json.length;
       const acc = this.buffer.spoolItems(items);
       lost += n - acc;
@@ -441,6 +459,6 @@ export class Driver {
     const b = this.buffer;
     // A target that is failing, stalled or absent takes nothing more: memory goes to the spool now.
     if (!this.sink || !this.health.healthy) return b.mq.length === 0 || !b.spoolUsable;
-    return this.inFlight.size === 0 && b.empty && b.unacknowledgedSpoolBatches === 0;
+    return this.inFlight.size === 0 && b.empty && b.unacknowledgedSpoolBatches === 0 && (this.ack?.tracker.pendingRanges ?? 0) === 0;
   }
 }

@@ -161,7 +161,16 @@ export function requestPath(endpoint: URL, format: WebhookFormat, meta: FormatMe
 
 /** HEC health endpoint on the same origin as an event endpoint. */
 export function healthPath(endpoint: URL): string {
+  return collectorPath(endpoint, 'health');
+}
+
+/** HEC indexer acknowledgement endpoint on the same origin as an event endpoint. */
+export function ackPath(endpoint: URL): string {
+  return collectorPath(endpoint, 'ack');
+}
+
+function collectorPath(endpoint: URL, leaf: string): string {
   const p = endpoint.pathname;
   const i = p.indexOf('/services/collector');
-  return (i >= 0 ? p.slice(0, i) : '') + '/services/collector/health';
+  return `${i >= 0 ? p.slice(0, i) : ''}/services/collector/${leaf}`;
 }

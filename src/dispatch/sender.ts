@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import type { WebhookFormat, WebhookTargetConfig } from './types.js';
 import { authorizationHeader, redactToken } from './auth-header.js';
-import { healthPath, isHecFormat, requestPath, type FormatMeta } from './formats.js';
+import { ackPath, healthPath, isHecFormat, requestPath, type FormatMeta } from './formats.js';
 import type { SendResult } from './retry-policy.js';
 
 const gzip = promisify(gzipCb);
@@ -47,6 +47,7 @@ export class Sender {
   private readonly pool: Pool;
   private readonly path: string;
   private readonly health: string;
+  private readonly ack: string;
   private readonly token: string;
   private readonly headers: Record<string, string>;
   private closed = false;
@@ -60,6 +61,7 @@ export class Sender {
     this.token = config.authToken ?? '';
     this.path = requestPath(this.endpoint, this.format, opts.meta, this.channel);
     this.health = healthPath(this.endpoint);
+    this.ack = ackPath(this.endpoint);
     const headers: Record<string, string> = { 'user-agent': USER_AGENT };
     const auth = authorizationHeader(this.token, this.format);
     if (auth) headers['authorization'] = auth;
@@ -133,6 +135,12 @@ export class Sender {
   /** GET the HEC health endpoint (no token needed by HEC, but sent anyway: harmless). */
   async checkHealth(): Promise<SendOutcome> {
     return this.request('GET', this.health, { ...this.headers }, null);
+  }
+
+  /** POST the HEC ack endpoint: {"acks":[ids]} on this sender's channel (HEC indexer acknowledgement). */
+  async pollAcks(ids: readonly number[]): Promise<SendOutcome> {
+    const body = Buffer.from(JSON.stringify({ acks: ids }));
+    return this.request('POST', this.ack, { ...this.headers, 'content-type': 'application/json' }, body);
   }
 
   private async request(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: Buffer | null): Promise<SendOutcome> {

@@ -12,7 +12,12 @@ export interface SinkReply {
   statusCode: number | null;
   /** The receiver's reply or the error, free of secrets (for dead letters and logs). */
   reply: string;
+  /** HEC indexer acknowledgement: the `ackId` of an accepting reply (null: none; absent: not a HEC sink). */
+  ackId?: number | null;
 }
+
+/** A poll of HEC's ack endpoint: the ids it answered, each true (indexed) or false; or why it failed. */
+export type AckPollReply = { ok: true; acks: Map<number, boolean> } | { ok: false; error: string };
 
 export interface Sink {
   readonly kind: 'webhook' | 'file';
@@ -22,6 +27,8 @@ export interface Sink {
   cost(jsonBytes: number, timeMs: number): number;
   /** `attempt`: failed attempts in a row before this one (sets the backoff of a retry decision). Never throws. */
   send(items: QueueItems, from: number, to: number, attempt: number): Promise<SinkReply>;
+  /** HEC sinks: asks the receiver which of these ackIds are indexed. Never throws. */
+  pollAcks?(ids: readonly number[]): Promise<AckPollReply>;
   /** Finishes what is in flight (bounded), then releases resources. */
   close(): Promise<void>;
   /** Aborts what is in flight now. */

@@ -1,5 +1,6 @@
 // The dispatcher's boundary types: target settings and status as the admin plane sees them.
 // (The request path's view of auditing, AuditSink, is src/audit/sink.ts.)
+import type { AckStatus } from './ack-poller.js';
 
 export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
 
@@ -30,6 +31,12 @@ export interface WebhookTargetConfig {
   insecureSkipVerify?: boolean;
   /** Probe GET /services/collector/health every N ms (HEC only; 0 = off). */
   healthCheckIntervalMs?: number;
+  /** HEC indexer acknowledgement (HEC formats only): a batch is delivered once Splunk says it is indexed. */
+  ack?: boolean;
+  /** Re-send a batch not acknowledged after this long (default 300000, 5 minutes). */
+  ackTimeoutMs?: number;
+  /** Poll /services/collector/ack this often (default 2000). */
+  ackPollIntervalMs?: number;
 }
 
 export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized' | 'rejecting';
@@ -55,6 +62,8 @@ export interface TargetStatus {
   consecutiveFailures: number;
   /** Last delivery latency (request sent to reply), ms. */
   lastLatencyMs: number | null;
+  /** HEC indexer acknowledgement (ack-poller.ts), null while it is off. */
+  ack: AckStatus | null;
 }
 
 /** Reply of the receiver to the admin "send a test event" action. */

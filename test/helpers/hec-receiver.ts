@@ -16,11 +16,14 @@
 // default its `seq` field); setPoison(n) answers 400 code 6 "Invalid data format" WITHOUT
 // invalid-event-number to any request that contains event n (nothing of it indexed);
 // setMaxContentLength(n) changes the 413 limit; setToken(t) changes the expected token.
+// setAckMode('off' | 'on' | 'withhold' | 'error') turns HEC indexer acknowledgement on (hec-ack.ts):
+// ackIds per channel, POST /services/collector/ack.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
+import { HecAckState, type AckMode } from './hec-ack.js';
 
 export type ReceiverMode = 'ok' | 'up' | 'down' | 'hang' | '503' | '401' | 'slow' | 'reject400';
 
@@ -86,6 +89,10 @@ export interface HecReceiver {
   /** Bodies larger than n bytes (after gunzip) get 413 (null: no limit). */
   setMaxContentLength(n: number | null): void;
   setToken(token: string | undefined): void;
+  /** HEC indexer acknowledgement (hec-ack.ts); 'withhold' accepts and never acknowledges until changed. */
+  setAckMode(mode: AckMode): void;
+  /** The receiver's acknowledgement books (ids waiting, polls answered, ids acknowledged). */
+  readonly ack: HecAckState;
   close(): Promise<void>;
 }
 
@@ -143,8 +150,9 @@ export class JsonValueSplitter {
   }
 }
 
-function hecPathKind(path: string): 'event' | 'raw' | 'health' | 'other' {
+function hecPathKind(path: string): 'event' | 'raw' | 'health' | 'ack' | 'other' {
   const p = path.replace(/\/+$/, '');
+  if (p === '/services/collector/ack' || p === '/services/collector/ack/1.0') return 'ack';
   if (p === '/services/collector/event' || p === '/services/collector' || p === '/services/collector/event/1.0') return 'event';
   if (p === '/services/collector/raw' || p === '/services/collector/raw/1.0') return 'raw';
   if (p === '/services/collector/health' || p === '/services/collector/health/1.0') return 'health';
@@ -170,6 +178,7 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
   const envelopes: Record<string, unknown>[] = [];
   const requests: ReceivedRequest[] = [];
   let closed = false;
+  const ack = new HecAckState();
 
   const notify = (): void => {
     for (const w of [...waiters]) w();
@@ -235,7 +244,12 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       const h: Record<string, string> = modeOpts.retryAfterSec !== undefined ? { 'retry-after': String(modeOpts.retryAfterSec) } : {};
       return answer(res, rec, 503, { text: 'Server is busy', code: 9 }, h);
     }
-    if (kind !== 'other' && requireChannel && !req.headers['x-splunk-request-channel'] && !u.searchParams.get('channel')) {
+    const channel = String(req.headers['x-splunk-request-channel'] ?? u.searchParams.get('channel') ?? '') || null;
+    if (kind === 'ack') {
+      const a = ack.answer(channel, raw.toString('utf8'));
+      return answer(res, rec, a.status, a.body);
+    }
+    if (kind !== 'other' && (requireChannel || ack.on) && !channel) {
       return answer(res, rec, 400, { text: 'Data channel is missing', code: 10 });
     }
     let body = raw;
@@ -287,7 +301,8 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       accepted.push(ev);
       if (kind === 'event') acceptedEnv.push(v as Record<string, unknown>);
     }
-    return finishPartial(res, rec, accepted, acceptedEnv, 200, { text: 'Success', code: 0 });
+    const ackId = kind !== 'other' ? ack.issue(channel ?? '') : null;
+    return finishPartial(res, rec, accepted, acceptedEnv, 200, ackId === null ? { text: 'Success', code: 0 } : { text: 'Success', code: 0, ackId });
   };
 
   // Events before a refused one are indexed, as HEC does.
@@ -397,6 +412,10 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     setToken(t) {
       token = t;
     },
+    setAckMode(m) {
+      ack.setMode(m);
+    },
+    ack,
     async close() {
       if (closed) return;
       closed = true;
