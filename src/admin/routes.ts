@@ -6,7 +6,8 @@ import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
 import type { AdminAction } from './admin-event.js';
-import type { ProcessMetrics, RequestMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
+import { renderMetrics, type ProcessMetrics, type RequestMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 import type { SettingsPersistence } from './settings-persistence.js';
 import type { ClusterSync } from '../cluster/sync.js';
@@ -29,8 +30,8 @@ export interface RouteContext {
   cluster: ClusterSync | null;
   /** Addresses the webhook must not point at (the admin and S3 listeners). */
   self(): SelfAddress[];
-  /** Extra Prometheus text of the admin server itself. */
-  adminMetrics(): string;
+  /** The admin server's own metrics. */
+  adminRegistry: Registry;
 }
 
 /** What a handler sees of a request. */
@@ -245,8 +246,7 @@ export const ROUTES: readonly RouteDef[] = [
     handle: async (ctx) => ({
       status: 200,
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
-      text: [ctx.control.prometheus().trimEnd(), ctx.cluster?.prometheus() ?? '', ctx.metrics.render().trimEnd(), ctx.processMetrics.render().trimEnd(), ctx.adminMetrics().trimEnd()]
-        .filter(Boolean).join('\n') + '\n',
+      text: await renderMetrics([ctx.control.metricsRegistry(), ...(ctx.cluster ? [ctx.cluster.metricsRegistry] : []), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
     }),
   },
 ];

@@ -11,10 +11,11 @@ import { uuidv7 } from '../audit/uuidv7.js';
 import { AdminAuth, AuthFailureLog, loadAdminToken, type AdminToken, type AuthResult } from './auth.js';
 import { AdminHttpError } from './errors.js';
 import { buildAdminEvent } from './admin-event.js';
-import { LabeledCounter, ProcessMetrics, statusClass, type RequestMetrics } from './metrics.js';
+import { ProcessMetrics, statusClass, type RequestMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { ROUTES_BY_PATH, type Reply, type RouteContext, type RouteDef } from './routes.js';
 import { parseJsonBody, type SelfAddress } from './validate.js';
+import { Counter as PromCounter } from 'prom-client';
 import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
 import { stringifyJsonLine } from '../json-text.js';
@@ -61,19 +62,20 @@ export function unavailableControl(reason: string): AuditControl {
     state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
     deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, ack: null,
   };
+  const empty = new Registry();
   return {
     webhookConfig: () => null,
     setWebhook: async () => { throw new Error(reason); },
     status: () => ({ ...status }),
     sendTestEvent: async () => { throw new Error(reason); },
-    prometheus: () => '',
+    metricsRegistry: () => empty,
   };
 }
 
 export function isAuditControl(x: unknown): x is AuditControl {
   const c = x as Partial<AuditControl> | null;
   return !!c && typeof c.setWebhook === 'function' && typeof c.webhookConfig === 'function' && typeof c.status === 'function'
-    && typeof c.sendTestEvent === 'function' && typeof c.prometheus === 'function';
+    && typeof c.sendTestEvent === 'function' && typeof c.metricsRegistry === 'function';
 }
 
 class BodyError extends AdminHttpError {
@@ -141,8 +143,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const processMetrics = new ProcessMetrics();
   const readiness = new Readiness(opts.s3Url, opts.backend);
   const registry = new Registry();
-  const adminRequests = registry.add(new LabeledCounter('s3ap_admin_requests_total', 'Admin API requests, by route and status class.', ['route', 'status_class']));
-  const authFailures = registry.add(new Counter('s3ap_admin_auth_failures_total', 'Admin API requests refused for a missing or wrong token.'));
+  // Not the S3 path: prom-client's own counter is cheap enough here.
+  const adminRequests = new PromCounter({ name: 's3ap_admin_requests_total', help: 'Admin API requests, by route and status class.', labelNames: ['route', 'status_class'], registers: [registry] });
+  const authFailures = new Counter(registry, 's3ap_admin_auth_failures_total', 'Admin API requests refused for a missing or wrong token.');
   let self: SelfAddress[] = [];
 
   const ctx: RouteContext = {
@@ -150,7 +153,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     persist: opts.cluster ? clusterPersistence(opts.cluster) : dataDirPersistence(config.dataDir),
     cluster: opts.cluster ?? null,
     self: () => self,
-    adminMetrics: () => registry.render(),
+    adminRegistry: registry,
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
@@ -259,7 +262,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const sent = send(res, requestId, reply);
     if (closeAfter) res.once('finish', () => req.socket.destroySoon?.());
     if (route?.path) routeLabel = route.path;
-    adminRequests.inc(routeLabel, statusClass(reply.status));
+    adminRequests.inc({ route: routeLabel, status_class: statusClass(reply.status) });
     emit(reply.status, error, sent);
     logger.debug({ reqId: requestId, peer: peer.ip, method, path: path.slice(0, 200), status: reply.status, ms: Math.round(performance.now() - startMono) }, 'admin request');
   };

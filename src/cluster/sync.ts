@@ -12,6 +12,7 @@ import { clearWebhook, saveWebhook } from '../admin/persisted-webhook.js';
 import { scrub } from '../admin/redact.js';
 import type { ClusterKey } from './secrets.js';
 import { StoreClient } from './store-client.js';
+import { counterFn, gauge, Registry } from '../dispatch/metrics.js';
 import { decodeSettings, encodeSettings, historyName, sameSettings, settingsKey, type ChangedBy, type SettingsAction } from './settings-doc.js';
 import { instanceName, memberPrefix, memberState, MEMBER_FORMAT, parseHeartbeat, proxyVersion, STALE_AFTER_MS, type Heartbeat, type Member } from './members.js';
 
@@ -272,23 +273,18 @@ export class ClusterSync {
     };
   }
 
-  prometheus(): string {
-    const up = this.state === 'ok' ? 1 : 0;
-    return [
-      '# HELP s3ap_cluster_store_up 1 when the last read of the cluster store succeeded; 0: the last known settings stay in force.',
-      '# TYPE s3ap_cluster_store_up gauge', `s3ap_cluster_store_up ${up}`,
-      '# HELP s3ap_cluster_settings_revision Revision of the cluster audit settings in force here.',
-      '# TYPE s3ap_cluster_settings_revision gauge', `s3ap_cluster_settings_revision ${this.revision}`,
-      '# HELP s3ap_cluster_settings_applied_total Settings changes read from the store and applied.',
-      '# TYPE s3ap_cluster_settings_applied_total counter', `s3ap_cluster_settings_applied_total ${this.applied}`,
-      '# HELP s3ap_cluster_store_failures_total Polls of the cluster store that failed.',
-      '# TYPE s3ap_cluster_store_failures_total counter', `s3ap_cluster_store_failures_total ${this.pollFailures}`,
-      '# HELP s3ap_cluster_store_requests_total Requests this replica sent to the cluster store.',
-      '# TYPE s3ap_cluster_store_requests_total counter', `s3ap_cluster_store_requests_total ${this.client.requests}`,
-      '# HELP s3ap_cluster_propagation_seconds Time from a change written by another replica to its application here (last change).',
-      '# TYPE s3ap_cluster_propagation_seconds gauge', `s3ap_cluster_propagation_seconds ${this.lastPropagationMs === null ? 'NaN' : this.lastPropagationMs / 1000}`,
-    ].join('\n');
-  }
+  /** The store's state for /metrics, read at scrape time. */
+  readonly metricsRegistry = (() => {
+    const r = new Registry();
+    gauge(r, 's3ap_cluster_store_up', '1 when the last read of the cluster store succeeded; 0: the last known settings stay in force.', () => (this.state === 'ok' ? 1 : 0));
+    gauge(r, 's3ap_cluster_settings_revision', 'Revision of the cluster audit settings in force here.', () => this.revision);
+    counterFn(r, 's3ap_cluster_settings_applied_total', 'Settings changes read from the store and applied.', () => this.applied);
+    counterFn(r, 's3ap_cluster_store_failures_total', 'Polls of the cluster store that failed.', () => this.pollFailures);
+    counterFn(r, 's3ap_cluster_store_requests_total', 'Requests this replica sent to the cluster store.', () => this.client.requests);
+    gauge(r, 's3ap_cluster_propagation_seconds', 'Time from a change written by another replica to its application here (last change; NaN before one).',
+      () => (this.lastPropagationMs === null ? NaN : this.lastPropagationMs / 1000));
+    return r;
+  })();
 
   /** Polls and heartbeats from now on (after the S3 and admin listeners are up). */
   startLoops(): void {

@@ -19,6 +19,8 @@ export class Batch {
   settledCount = 0;
   inFlight = false;
   attempts = 0;
+  /** performance.now() of its first send since it was handed out (0: not sent yet); metrics. */
+  firstSentMs = 0;
   /** Since it was last handed out: the receiver accepted at least one of its events. */
   accepted = false;
   /** Since it was last handed out: refused requests (bisect steps) while nothing was accepted. */

@@ -79,7 +79,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     this.log = opts.logger.child({ component: 'audit-dispatch' });
     this.hostName = opts.hostName ?? hostname();
     this.backoff = { baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs, maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs };
-    this.delivered = this.registry.add(new Counter(`${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']));
+    this.delivered = new Counter(this.registry, `${METRIC_PREFIX}events_delivered_total`, 'Events accepted by a target (webhook: 2xx; file: written and fdatasynced).', 'target', ['webhook', 'file']);
     this.deadLetter = new DeadLetter({
       dir: join(opts.dataDir, 'dead-letter'),
       maxBytes: opts.deadLetterMaxBytes ?? DEFAULTS.deadLetterMaxBytes,
@@ -102,6 +102,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       inFlightRequests: () => driver?.requestsInFlight ?? 0,
       spoolBytes: () => buffer.spoolRef?.bytes ?? 0,
       spoolEvents: () => buffer.spoolRef?.events ?? 0,
+      queueMaxEvents: () => buffer.mq.maxEvents,
+      queueMaxBytes: () => buffer.mq.maxBytes,
+      spoolMaxBytes: () => buffer.spoolRef?.maxBytes ?? 0,
       state: () => driver?.health.state ?? 'disabled',
       consecutiveFailures: () => driver?.health.consecutiveFailures ?? 0,
     });
@@ -456,7 +459,13 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     };
   }
 
-  prometheus(): string {
-    return this.registry.render().trimEnd();
+  /** The dispatcher's metrics (prom-client), merged with the others' at scrape time. */
+  metricsRegistry(): Registry {
+    return this.registry;
+  }
+
+  /** Prometheus text of the dispatcher's metrics alone. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
   }
 }

@@ -319,6 +319,7 @@ export class Driver {
     b.inFlight = true;
     this.inFlight.set(b, performance.now());
     if (b.attempts > 0) this.m.retried.inc(b.n - b.settledCount);
+    if (b.firstSentMs === 0) b.firstSentMs = performance.now();
     b.attempts++;
     void this.deliver(b, sink);
   }
@@ -365,6 +366,10 @@ export class Driver {
     if (this.ack?.enabled) this.ack.accepted(b, from, to, ackId, partial); // delivered once indexed
     else this.m.delivered(n);
     this.m.batchSize.observe(to - from);
+    let bytes = 0;
+    for (let i = from; i < to; i++) bytes += b.items.bytes[i]!;
+    this.m.batchBytes.observe(bytes);
+    if (b.firstSentMs > 0) this.m.batchDelivery.observe((performance.now() - b.firstSentMs) / 1000);
     b.accepted = true;
     this.noteAccepting(latencyMs, sink);
   }

@@ -1,5 +1,6 @@
 // The dispatcher's boundary types: target settings and status as the admin plane sees them.
 // (The request path's view of auditing, AuditSink, is src/audit/sink.ts.)
+import type { Registry } from 'prom-client';
 import type { AckStatus } from './ack-poller.js';
 
 export type WebhookFormat = 'hec-event' | 'hec-raw' | 'ndjson';
@@ -83,6 +84,6 @@ export interface AuditControl {
   setWebhook(config: WebhookTargetConfig | null): Promise<void>;
   status(): TargetStatus;
   sendTestEvent(): Promise<TestEventResult>;
-  /** Prometheus text exposition of the dispatcher's counters and gauges (no trailing newline needed). */
-  prometheus(): string;
+  /** The dispatcher's metrics: a prom-client Registry, merged with the other owners' at scrape time. */
+  metricsRegistry(): Registry;
 }

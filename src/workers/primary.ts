@@ -11,6 +11,7 @@ import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
+import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
 import { startApp, type App, type Core, type Front } from '../cli/composition-root.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
@@ -60,6 +61,7 @@ function workersFront(core: Core): WorkersFront {
   const dispatcher = core.dispatcher!;
   const requestMetrics = core.requestMetrics;
   const slots = new Map<number, Slot>(); // by cluster worker id
+  const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
   let stopping = false;
   /** Set once every first worker listens; before that a death fails the start. */
   let running = false;
@@ -88,8 +90,7 @@ function workersFront(core: Core): WorkersFront {
     setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
     status: () => dispatcher.status(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
-    prometheus: () => `${dispatcher.prometheus()}\n# HELP s3ap_workers S3 listener worker processes alive.\n# TYPE s3ap_workers gauge\ns3ap_workers ${slots.size}\n`
-      + `# HELP s3ap_worker_restarts_total S3 listener workers started again after dying.\n# TYPE s3ap_worker_restarts_total counter\ns3ap_worker_restarts_total ${restarts}`,
+    metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
   const ingest = (m: EventsMessage, slot: Slot): void => {
     const { json, times, metrics, seqs, instance } = m;

@@ -155,7 +155,7 @@ test('status and Prometheus metrics expose counters, gauges and histograms', asy
   assert.equal(s.consecutiveFailures, 0);
   assert.ok(s.lastSuccess);
   assert.equal(typeof s.lastLatencyMs, 'number');
-  const text = d.prometheus();
+  const text = await d.prometheus();
   for (const name of [
     's3ap_audit_events_enqueued_total 50',
     's3ap_audit_events_delivered_total{target="webhook"} 50',
@@ -174,7 +174,7 @@ test('status and Prometheus metrics expose counters, gauges and histograms', asy
   ]) {
     assert.ok(text.includes(name), `metrics include ${name}`);
   }
-  for (const line of text.split('\n')) {
+  for (const line of text.split('\n').filter(Boolean)) { // prom-client puts a blank line between metrics
     assert.match(line, /^(# (HELP|TYPE) s3ap_audit_\w+ .+|s3ap_audit_\w+(\{[a-z]+="[^"]*"\})? [-+\dInfNa.e]+)$/, line);
   }
   assert.ok(!text.includes(TOKEN));

@@ -73,7 +73,7 @@ test('invalid-event-number: the refused event is dead-lettered with the reply, t
   assert.equal(dl[0]['reason'], 'invalid_event');
   assert.equal(dl[0]['statusCode'], 400);
   assert.match(String(dl[0]['reply']), /invalid-event-number/);
-  assert.match(d.prometheus(), /s3ap_audit_events_dead_lettered_total\{reason="invalid_event"\} 1/);
+  assert.match(await d.prometheus(), /s3ap_audit_events_dead_lettered_total\{reason="invalid_event"\} 1/);
 });
 
 test('413: a batch is split until it fits; an event too large alone is dead-lettered', async (t) => {

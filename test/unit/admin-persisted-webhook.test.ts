@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AuditControl, TargetStatus, WebhookTargetConfig } from '../../src/dispatch/types.js';
+import { Registry } from 'prom-client';
 import { clearWebhook, loadWebhook, restorePersistedWebhook, saveWebhook, webhookFilePath } from '../../src/admin/persisted-webhook.js';
 import { captureLogger, tempDir } from '../helpers/dispatch-fixtures.js';
 
@@ -18,7 +19,7 @@ class FakeControl implements AuditControl {
   }
   status(): TargetStatus { throw new Error('unused'); }
   async sendTestEvent(): Promise<never> { throw new Error('unused'); }
-  prometheus(): string { return ''; }
+  metricsRegistry(): Registry { return new Registry(); }
 }
 
 test('save writes <dataDir>/audit-webhook.json with mode 0600 and no temporary file left; load reads it back; clear removes it', async (t) => {

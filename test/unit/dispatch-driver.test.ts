@@ -54,8 +54,8 @@ async function rig(t: { after: (fn: () => Promise<void>) => void }, o: { maxEven
   const { logger } = captureLogger('warn');
   const buffer = new EventBuffer(o.maxEvents ?? 100_000, 64 * 1024 * 1024);
   const r = new Registry();
-  const metrics = new TargetMetrics(r, 'webhook', new Counter('d', 'd', 'target'), {
-    queuedEvents: () => 0, queuedBytes: () => 0, inFlightRequests: () => 0, spoolBytes: () => 0, spoolEvents: () => 0, state: () => 'healthy', consecutiveFailures: () => 0,
+  const metrics = new TargetMetrics(r, 'webhook', new Counter(null, 'd', 'd', 'target'), {
+    queuedEvents: () => 0, queuedBytes: () => 0, inFlightRequests: () => 0, spoolBytes: () => 0, spoolEvents: () => 0, queueMaxEvents: () => 0, queueMaxBytes: () => 0, spoolMaxBytes: () => 0, state: () => 'healthy', consecutiveFailures: () => 0,
   });
   const dead: number[] = [];
   let driver: Driver | null = null;

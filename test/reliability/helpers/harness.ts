@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Pool } from 'undici';
+import type { Registry } from 'prom-client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AuditEvent } from '../../../src/audit/event.js';
@@ -105,8 +106,8 @@ export class RecordingSink implements AuditSink, AuditControl {
   sendTestEvent(): Promise<TestEventResult> {
     return this.d.sendTestEvent();
   }
-  prometheus(): string {
-    return this.d.prometheus();
+  metricsRegistry(): Registry {
+    return this.d.metricsRegistry();
   }
 }
 
