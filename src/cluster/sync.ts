@@ -236,7 +236,8 @@ export class ClusterSync {
   members(): Promise<Member[]> {
     const now = Date.now();
     if (this.membersCache && now - this.membersCache.at < MEMBERS_CACHE_MS) return this.membersCache.list;
-    const list = this.listMembers();
+    // One more try on a failure: a slow store answer should not blank the members table.
+    const list = this.listMembers().catch(() => this.listMembers());
     this.membersCache = { at: now, list };
     list.catch(() => { this.membersCache = null; });
     return list;
