@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm start` on a fresh checkout (first JSON line = first log line; npm prints its own banner first): it must come up with the embedded store, answer S3, stop on SIGTERM with 0.
+# `npm start` on a fresh checkout (first JSON line = first log line; npm prints its own banner first): it must come up with the embedded store, answer S3, say where its events go, stop on SIGTERM with 0, and the request's event is in data/audit.jsonl.
 set -euo pipefail
 dir=$(mktemp -d)
 log="$dir/start.log"
@@ -24,5 +24,7 @@ kill -TERM "$node_pid"
 wait "$pid" && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "npm start exited $rc after SIGTERM"; cat "$log"; exit 1; }
 grep -q 'shutdown complete' "$log" || { echo "no clean shutdown (rc=$rc)"; cat "$log"; exit 1; }
-echo "smoke ok: $url answered $code, clean shutdown"
+grep -q "\"auditLog\":\"$dir/data/audit.jsonl\"" "$log" || { echo "the start-up log does not say where events go"; cat "$log"; exit 1; }
+grep -q '"name":"ListBuckets"' "$dir/data/audit.jsonl" || { echo "the ListBuckets event is not in data/audit.jsonl"; cat "$log"; exit 1; }
+echo "smoke ok: $url answered $code, its event is in data/audit.jsonl, clean shutdown"
 rm -rf "$dir"

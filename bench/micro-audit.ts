@@ -9,36 +9,19 @@
 //   buildEvent steps      parseTarget, classify, parseAuth, uuidv7, time, client address, one by one
 //   serializeEvent        the fixed-shape serializer the proxy uses instead of JSON.stringify
 //   DeleteObjects         event-loop block of reading a 1000-key request and its reply as they stream
-import type { Socket } from 'node:net';
 import { measureDeleteObjectsBlock } from './delete-objects-block.js';
-import { buildEvent, type EventContext } from '../src/audit/build-event.js';
-import { TrustedProxies } from '../src/audit/client-address.js';
+import { buildEvent } from '../src/audit/build-event.js';
 import { RequestObservation } from '../src/proxy/observation.js';
+import { sampleContext, sampleObservation } from './lib/sample-observation.js';
 import { createFormatter, eventTimeMs, hecTime } from '../src/dispatch/formats.js';
-import { S3_HEADERS } from './lib/wrk.js';
 import { serializeEvent } from '../src/audit/serialize.js';
 import { uuidv7 } from '../src/audit/uuidv7.js';
 import {
   classify, parseAuth, parseTarget, type S3RequestInput,
 } from '../src/s3/index.js';
 
-const headers: Record<string, string> = { host: '127.0.0.1:9080', ...Object.fromEntries(Object.entries(S3_HEADERS).map(([k, v]) => [k.toLowerCase(), v])) };
-const rawHeaders = Object.entries(headers).flat();
-const socket = { remoteAddress: '127.0.0.1', remotePort: 40123 } as unknown as Socket;
-const responseHeaders = ['Server', 'nginx/1.22.1', 'Date', 'Tue, 25 Nov 2025 10:44:52 GMT', 'Content-Type', 'application/octet-stream',
-  'Content-Length', '4096', 'Last-Modified', 'Tue, 25 Nov 2025 10:40:00 GMT', 'ETag', '"6925860c-1000"', 'Accept-Ranges', 'bytes'];
-const ctx: EventContext = { virtualHostDomains: [], trustedProxies: new TrustedProxies([]), requestHeaders: [], responseHeaders: [], hostName: 'bench-host' };
-
-function observation(i: number): RequestObservation {
-  const obs = new RequestObservation(`C972C7${i.toString(16).padStart(10, '0')}`, { method: 'GET', url: `/bench/obj-${i & 1023}`, headers, rawHeaders, socket });
-  obs.statusCode = 200;
-  obs.responseHeaders = responseHeaders;
-  obs.bytesSent = 4096;
-  obs.firstByteMono = obs.startMono + 0.3;
-  obs.endMono = obs.startMono + 0.4;
-  obs.backend = 'http://127.0.0.1:8080';
-  return obs;
-}
+const ctx = sampleContext;
+const observation = sampleObservation;
 
 function time(name: string, n: number, fn: (i: number) => unknown): number {
   let sink = 0;

@@ -8,7 +8,7 @@
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
 // the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run;
 // PERF_DATA_OUT=<file> keeps the raw perf.data. RECEIVER=hang|down: the HEC receiver hangs or is
-// down during the measured run.
+// down during the measured run. PROFILE_OUT_DIR writes the summaries elsewhere (default bench/results).
 // The V8 summary only counts samples taken while the load ran (start-up excluded).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +36,7 @@ mkdirSync(PROF);
 const children: Child[] = [];
 const log = (m: string): void => { process.stdout.write(`[profile] ${m}\n`); };
 const HEC_TOKEN = 'profile-hec-token';
-const outDir = join(ROOT, 'bench', 'results');
+const outDir = process.env['PROFILE_OUT_DIR'] ?? join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 
 function cpuSplit(pid: number): { user: number; sys: number; minflt: number; vcsw: number; ivcsw: number } {

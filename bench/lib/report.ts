@@ -15,6 +15,8 @@ export interface LoadRow {
   errors: number;
   /** CPU seconds (utime+stime) of the proxy process per 10k requests; null for direct. */
   cpuPer10k: number | null;
+  /** The same in µs per request. */
+  cpuUsPerReq: number | null;
   /** Proxy CPU during the run, % of one core. */
   cpuPct: number | null;
   /** Same for the HEC receiver process (audit on rows). */
@@ -42,12 +44,17 @@ export interface LatencyRow {
   addedP50: number | null;
   addedP99: number | null;
   foreignCores: number;
+  /** utime+stime of the proxy per request at this rate, µs (null for direct). */
+  cpuUsPerReq: number | null;
 }
 
 export interface LargeRow {
   label: string;
   getMBps: number;
   putMBps: number;
+  /** CPU seconds of the proxy per GiB moved (best transfer); null without a process to read. */
+  getCpuSPerGiB: number | null;
+  putCpuSPerGiB: number | null;
   getRatioVsNginx: number | null;
   putRatioVsNginx: number | null;
   getRatioVsDirect: number | null;
@@ -73,7 +80,7 @@ export interface DegradedRow {
 export interface TargetCheck {
   name: string;
   value: number | null;
-  op: '>=' | '<';
+  op: '>=' | '<' | '<=';
   threshold: number;
   unit: string;
   /** null = not measured in this run (skipped). */
@@ -102,6 +109,8 @@ export interface Results {
   degraded: DegradedRow[];
   auditDelivery: Record<string, unknown> | null;
   peakRssSmallMiB: number | null;
+  /** Scenario 1, each of the BENCH_RUNS runs on its own (the spread of the headline ratios). */
+  runs: Array<{ key: string; id: string; method: string; connections: number; rps: number[]; cpuUsPerReq: number[]; p99: number[] }>;
   targets: TargetCheck[];
   durationS: number;
   /** Cores' worth of CPU used by other processes on the machine over the whole run. */
@@ -127,18 +136,24 @@ function targetTable(r: Results): string {
 }
 
 function loadTable(r: Results): string {
-  return table(['row', 'req', 'conns', 'req/s', 'vs nginx proxy', 'vs direct', 'p50 ms', 'p99 ms', 'p99.9 ms', 'proxy CPU s/10k req', 'proxy CPU %', 'errors', 'foreign load (cores)'],
-    r.load.map((l) => [l.label, l.method, String(l.connections), String(l.rps), x(l.ratioVsNginx), x(l.ratioVsDirect), f(l.p50), f(l.p99), f(l.p999), f(l.cpuPer10k, 3), l.cpuPct === null ? '-' : String(l.cpuPct), String(l.errors), f(l.foreignCores)]));
+  return table(['row', 'req', 'conns', 'req/s', 'vs nginx proxy', 'vs direct', 'p50 ms', 'p99 ms', 'p99.9 ms', 'proxy CPU µs/req', 'proxy CPU %', 'errors', 'foreign load (cores)'],
+    r.load.map((l) => [l.label, l.method, String(l.connections), String(l.rps), x(l.ratioVsNginx), x(l.ratioVsDirect), f(l.p50), f(l.p99), f(l.p999), f(l.cpuUsPerReq ?? (l.cpuPer10k === null ? null : l.cpuPer10k * 100), 1), l.cpuPct === null ? '-' : String(l.cpuPct), String(l.errors), f(l.foreignCores)]));
+}
+
+function runsTable(r: Results): string {
+  const n = Math.max(0, ...r.runs.map((x) => x.rps.length));
+  const head = ['row', 'req', 'conns', ...Array.from({ length: n }, (_, i) => `run ${i + 1} req/s · µs/req · p99 ms`)];
+  return table(head, r.runs.map((x) => [x.id, x.method, String(x.connections), ...x.rps.map((v, i) => `${v} · ${Number.isNaN(x.cpuUsPerReq[i]) || x.cpuUsPerReq[i] === null ? '-' : x.cpuUsPerReq[i]} · ${x.p99[i]}`)]));
 }
 
 function latencyTable(r: Results): string {
-  return table(['row', 'p50 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'errors', 'foreign load (cores)'],
-    r.latency.map((l) => [l.label, f(l.p50, 3), f(l.p99, 3), f(l.p999, 3), f(l.addedP50, 3), f(l.addedP99, 3), String(l.errors), f(l.foreignCores)]));
+  return table(['row', 'p50 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'proxy CPU µs/req', 'errors', 'foreign load (cores)'],
+    r.latency.map((l) => [l.label, f(l.p50, 3), f(l.p99, 3), f(l.p999, 3), f(l.addedP50, 3), f(l.addedP99, 3), f(l.cpuUsPerReq ?? null, 1), String(l.errors), f(l.foreignCores)]));
 }
 
 function largeTable(r: Results): string {
-  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'peak RSS MiB', 'foreign load (cores, worst transfer)'],
-    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.peakRssMiB, 1), f(l.foreignCores)]));
+  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'GET proxy CPU s/GiB', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'PUT proxy CPU s/GiB', 'peak RSS MiB', 'foreign load (cores, worst transfer)'],
+    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), f(l.getCpuSPerGiB ?? null, 3), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.putCpuSPerGiB ?? null, 3), f(l.peakRssMiB, 1), f(l.foreignCores)]));
 }
 
 function dispatcherTable(r: Results): string {
@@ -156,12 +171,12 @@ function dispatcherTable(r: Results): string {
   if (g) rows.push(['delivered, gzip', String(Math.round(g['eventsPerSec']!)), `${f(g['wireBodyBytesPerEvent'], 0)} body B/ev (${f(g['wireTotalBytesPerEvent'], 0)} with HTTP headers; ${f(g['bodyBytesPerEvent'], 0)} uncompressed)`, `${g['events']} events, ${g['requests']} requests, dropped ${g['dropped']}`]);
   if (w) rows.push(['spool write (receiver down)', String(Math.round(w['eventsPerSec']!)), '-', `${w['events']} events in ${f(w['seconds'])} s, dropped ${w['dropped']}`]);
   if (dr) rows.push(['spool drain (receiver back)', String(Math.round(dr['eventsPerSec']!)), '-', `${dr['events']} events, ${f(dr['secondsFromFirstDelivery'])} s from first delivery (${f(dr['secondsFromUp'])} s from receiver up)`]);
-  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s. Other processes used ${f(d['foreignCores'] as number)} cores meanwhile.`;
+  return table(['phase', 'events/s', 'bytes on the wire per event', 'detail'], rows) + `\n\nEvent JSON: ${d['eventJsonBytes']} bytes (bench/sample-event.ts). Dispatcher process CPU: ${d['dispatcherProcessCpuSeconds']} s, ${d['cpuUsPerEvent'] ?? '-'} µs per event over the delivered and spooled phases (process total, start-up included). Receiver CPU during scenario 4: ${d['receiverCpuSeconds']} s. Other processes used ${f(d['foreignCores'] as number)} cores meanwhile.`;
 }
 
 function degradedTable(r: Results): string {
-  return table(['receiver', 'GET req/s (32 conns)', 'vs healthy', 'p99 ms', 'errors', 'proxy CPU s/10k', 'proxy RSS MiB', 'foreign load (cores)', 'detail'],
-    r.degraded.map((d) => [d.mode === 'healthy' ? 'healthy (mean of before and after)' : d.mode === 'recovering' ? 'receiver back, spool draining (no target)' : `receiver ${d.mode}`, String(d.rps), x(d.ratioVsHealthy), f(d.p99), String(d.errors), f(d.cpuPer10k, 3), f(d.rssMiB, 1), f(d.foreignCores), d.detail]));
+  return table(['receiver', 'GET req/s (32 conns)', 'vs healthy', 'p99 ms', 'errors', 'proxy CPU µs/req', 'proxy RSS MiB', 'foreign load (cores)', 'detail'],
+    r.degraded.map((d) => [d.mode === 'healthy' ? 'healthy (mean of before and after)' : d.mode === 'recovering' ? 'receiver back, spool draining (no target)' : `receiver ${d.mode}`, String(d.rps), x(d.ratioVsHealthy), f(d.p99), String(d.errors), f(d.cpuPer10k === null ? null : d.cpuPer10k * 100, 1), f(d.rssMiB, 1), f(d.foreignCores), d.detail]));
 }
 
 export function renderMarkdown(r: Results): string {
@@ -173,11 +188,12 @@ export function renderMarkdown(r: Results): string {
   out.push(`- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memGiB} GiB RAM, ${m.kernel}`);
   out.push(`- Versions: node ${m.node}, nginx ${m.nginx ?? 'missing'}, wrk ${m.wrk ?? 'missing'}, ${m.curl ?? 'curl missing'}`);
   out.push(`- Load average at start ${m.loadAvgStart.join(' ')}, at end ${m.loadAvgEnd?.join(' ') ?? '-'}; CPU used by other processes during the run: ${f(r.foreignCoresOverall)} of ${m.cores} cores (the machine may be shared: compare ratios, not absolutes; rows are interleaved so load changes hit all rows alike)`);
-  out.push(`- Backend: ${r.backend}. Everything on 127.0.0.1; wrk -t2, ${String(r.config['durationS'])} s per cell (two interleaved rounds of half that).`);
+  out.push(`- Backend: ${r.backend}. Everything on 127.0.0.1; wrk -t2, ${String(r.config['durationS'])} s per cell and run (two interleaved rounds of half that), ${String(r.config['runs'] ?? 1)} run(s): rows aggregate the runs, the targets give each run's ratio as a spread.`);
   out.push(`- Audit on: ${r.auditTransport ?? 'not run'}`);
   if (r.skipped.length) out.push('', '**Skipped:**', ...r.skipped.map((s) => `- ${s}`));
   out.push('', '## Targets (ratios measured in this run)', '', targetTable(r));
   out.push('', '## 1. Small objects (4 KiB), wrk closed loop', '', r.load.length ? loadTable(r) : '(not run)');
+  if (r.runs.length) out.push('', 'Each run on its own (req/s · proxy CPU µs per request · p99 ms):', '', runsTable(r));
   if (r.auditDelivery) out.push('', `Audit delivery check: ${JSON.stringify(r.auditDelivery)}`);
   const dl = r.load.filter((l) => l.delivery);
   if (dl.length) {
@@ -201,6 +217,7 @@ export function renderConsole(r: Results): string {
   return [
     'TARGETS', targetTable(r), '',
     'SMALL OBJECTS', r.load.length ? loadTable(r) : '(not run)', '',
+    ...(r.runs.length ? ['PER RUN', runsTable(r), ''] : []),
     'ADDED LATENCY', r.latency.length ? latencyTable(r) : '(not run)', '',
     'LARGE OBJECTS', r.large.length ? largeTable(r) : '(not run)', '',
     'DISPATCHER', dispatcherTable(r), '',

@@ -18,7 +18,8 @@ export interface S3ap extends Endpoint {
   /** Admin "send a test event" (a success also wakes a waiting retry probe). False without the admin API. */
   testWebhook(): Promise<boolean>;
   /** The admin API's /metrics text, or null when not available. */
-  metrics(): Promise<string | null>;
+  metrics(): Promise<string | null>;  /** The admin listener's URL once the webhook was enabled through it (null otherwise). */
+  adminUrl(): string | null;
 }
 
 export interface S3apContext {
@@ -125,7 +126,7 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
     }
   };
   const mk = (child: Child, url: string, transport: string): S3ap => ({
-    url, pid: child.pid, tree: workers > 1, dataDir, transport, child, status, testWebhook, metrics,
+    url, pid: child.pid, tree: workers > 1, dataDir, transport, child, status, testWebhook, metrics, adminUrl: () => adminUrl,
     stop: async () => { await child.stop(8000); rmSync(dataDir, { recursive: true, force: true }); },
   });
   if (mode !== 'webhook' || adminApiWorks !== false) {

@@ -20,6 +20,8 @@ export type AdminErrorCode =
   | 'not_enabled'
   | 'shutting_down'
   | 'persist_failed'
+  | 'too_many_streams'
+  | 'stream_unavailable'
   | 'internal';
 
 export class AdminHttpError extends Error {

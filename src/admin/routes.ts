@@ -1,7 +1,7 @@
 // The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
 // the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
 import type { Logger } from '../log.js';
-import type { AuditControl, WebhookTargetConfig } from '../dispatch/types.js';
+import type { AuditControl, TargetStatus, WebhookTargetConfig } from '../dispatch/types.js';
 import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
@@ -14,6 +14,10 @@ import type { ClusterSync } from '../cluster/sync.js';
 import { redactToken, scrub } from './redact.js';
 import { OPTION_FIELDS, validateBatchBody, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
 import { assertNotSelf } from './self-check.js';
+import { STATUS_PAGE_FILES, statusPageFile } from './status-page.js';
+import type { EventTap } from '../dispatch/tap.js';
+import { EVENT_STREAM_PATH, eventStreamReply } from './event-stream.js';
+import type { ServerResponse } from 'node:http';
 
 export const API_PREFIX = '/api/v1';
 
@@ -28,6 +32,8 @@ export interface RouteContext {
   persist: SettingsPersistence;
   /** Cluster mode's sync (null without --cluster-store). */
   cluster: ClusterSync | null;
+  /** The dispatcher's live tap, or null (no event stream). */
+  tap: EventTap | null;
   /** Addresses the webhook must not point at (the admin and S3 listeners). */
   self(): SelfAddress[];
   /** The admin server's own metrics. */
@@ -40,6 +46,8 @@ export interface RouteRequest {
   peer: string;
   /** Parsed JSON body (undefined when empty). */
   body: unknown;
+  /** The raw query string, without "?" ("" when none). */
+  query: string;
 }
 
 export interface Reply {
@@ -48,6 +56,8 @@ export interface Reply {
   text?: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** A live stream instead of a body: called with the response once the headers are written. */
+  stream?: (res: ServerResponse) => void;
 }
 
 export interface RouteDef {
@@ -65,6 +75,17 @@ export interface RouteDef {
 
 /** Option fields shown in the config document besides endpoint, authToken and format. */
 const SHOWN_OPTIONS = Object.keys(OPTION_FIELDS).filter((k) => k !== 'format');
+
+/** A target's status with every error text scrubbed of the webhook token. */
+function shownStatus(status: TargetStatus, token: string | null): TargetStatus {
+  const clean = (e: string): string => scrub(e, token);
+  return {
+    ...status,
+    lastError: status.lastError === null ? null : clean(status.lastError),
+    stateHistory: status.stateHistory.map((c) => ({ ...c, error: c.error === null ? null : clean(c.error) })),
+    recentErrors: status.recentErrors.map((e) => ({ ...e, error: clean(e.error) })),
+  };
+}
 
 /** The GET document: settings (token redacted), delivery status, and in cluster mode the store and its members. */
 export async function fullDocument(ctx: RouteContext): Promise<Record<string, unknown>> {
@@ -84,6 +105,7 @@ export function webhookDocument(control: AuditControl, cluster: ClusterSync | nu
   const cfg = control.webhookConfig();
   const status = control.status();
   const token = cfg?.authToken ?? null;
+  const log = control.auditLogStatus?.() ?? null;
   const opts: Record<string, unknown> = {};
   for (const k of SHOWN_OPTIONS) opts[k] = (cfg as unknown as Record<string, unknown> | null)?.[k] ?? null;
   return {
@@ -92,7 +114,8 @@ export function webhookDocument(control: AuditControl, cluster: ClusterSync | nu
     authToken: redactToken(token),
     format: cfg ? (cfg.format ?? formatFromEndpoint(cfg.endpoint)) : null,
     ...opts,
-    status: { ...status, lastError: status.lastError === null ? null : scrub(status.lastError, token) },
+    status: shownStatus(status, token),
+    auditLog: log && { path: log.path, status: shownStatus(log.status, token) },
     ...(cluster ? { cluster: cluster.status() } : {}),
   };
 }
@@ -228,6 +251,11 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Send one test event now and report the receiver\'s reply', handle: sendTest,
   },
   {
+    method: 'GET', path: EVENT_STREAM_PATH, auth: true, body: false, action: null,
+    summary: 'Live events (NDJSON), filtered like mc admin trace; a slow reader loses events and is told',
+    handle: async (ctx, r) => eventStreamReply(ctx.tap, r.query),
+  },
+  {
     method: 'GET', path: '/healthz', auth: false, body: false, action: null,
     summary: 'Liveness: the process is up',
     handle: async () => ({ status: 200, json: { status: 'ok' } }),
@@ -249,6 +277,10 @@ export const ROUTES: readonly RouteDef[] = [
       text: await renderMetrics([ctx.control.metricsRegistry(), ...(ctx.cluster ? [ctx.cluster.metricsRegistry] : []), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
     }),
   },
+  ...STATUS_PAGE_FILES.map((f): RouteDef => ({
+    method: 'GET', path: f.path, auth: false, body: false, action: null, summary: f.summary,
+    handle: () => statusPageFile(f.file, f.contentType),
+  })),
 ];
 
 /** Routes by path. */

@@ -1,6 +1,7 @@
 // The admin HTTP API: its own listener (--admin-listen, default 127.0.0.1:9081), JSON in and out,
-// bearer-token auth on everything but /healthz, /readyz and /metrics. It shares nothing with the S3
-// listener but the dispatcher's control interface, so admin work never slows S3 traffic.
+// bearer-token auth on everything but /healthz, /readyz, /metrics and the status page's static files
+// (/). It shares nothing with the S3 listener but the dispatcher's control interface, so admin work
+// never slows S3 traffic.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServeConfig } from '../config/serve-config.js';
@@ -22,6 +23,7 @@ import { stringifyJsonLine } from '../json-text.js';
 import { endThenDestroy } from '../proxy/stall-guard.js';
 import type { ClusterSync } from '../cluster/sync.js';
 import { clusterPersistence, dataDirPersistence } from './settings-persistence.js';
+import type { EventTap } from '../dispatch/tap.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
 
@@ -43,6 +45,8 @@ export interface AdminServerOptions {
   hostName: string;
   /** Cluster mode: changes go to the store, and show lists the members. */
   cluster?: ClusterSync | null;
+  /** The dispatcher's live tap (GET /api/v1/events/stream); null: no stream. */
+  tap?: EventTap | null;
 }
 
 export interface AdminServer {
@@ -59,14 +63,15 @@ export interface AdminServer {
 /** The control to give the admin API when the caller supplied its own sink (tests, embedding). */
 export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
-    state: 'disabled', queued: 0, queuedBytes: 0, delivered: 0, dropped: 0, droppedByReason: {}, spooled: 0, spoolBytes: 0,
-    deadLettered: 0, retried: 0, inFlight: 0, lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, ack: null,
+    state: 'disabled', queued: 0, queuedBytes: 0, queueMaxEvents: 0, queueMaxBytes: 0, enqueued: 0, delivered: 0, dropped: 0, droppedByReason: {},
+    spooled: 0, spoolBytes: 0, spoolMaxBytes: 0, deadLettered: 0, deadLetteredByReason: {}, retried: 0, inFlight: 0,
+    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [], ack: null, refusedRequests: 0,
   };
   const empty = new Registry();
   return {
     webhookConfig: () => null,
     setWebhook: async () => { throw new Error(reason); },
-    status: () => ({ ...status }),
+    status: () => ({ ...status, stateHistory: [], recentErrors: [] }),
     sendTestEvent: async () => { throw new Error(reason); },
     metricsRegistry: () => empty,
   };
@@ -152,11 +157,26 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     control, sink, logger, metrics, processMetrics, readiness,
     persist: opts.cluster ? clusterPersistence(opts.cluster) : dataDirPersistence(config.dataDir),
     cluster: opts.cluster ?? null,
+    tap: opts.tap ?? null,
     self: () => self,
     adminRegistry: registry,
   };
 
   const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
+    if (reply.stream) {
+      // A live stream: chunked, no length, handed over to the tap (which ends it at shutdown).
+      if (res.headersSent || res.destroyed) return 0;
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType ?? 'application/x-ndjson',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+        'x-request-id': requestId,
+        ...reply.headers,
+      });
+      reply.stream(res);
+      return 0;
+    }
     const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
     const buf = Buffer.from(body, 'utf8');
     if (!res.headersSent && !res.destroyed) {
@@ -216,7 +236,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/batch-config|/test], /healthz, /readyz, /metrics; see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/batch-config|/test], /api/v1/events/stream, /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {
@@ -248,7 +268,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         bytesReceived = raw.length;
         body = parseJsonBody(raw);
       }
-      reply = await route.handle(ctx, { requestId, peer: peer.ip, body });
+      reply = await route.handle(ctx, { requestId, peer: peer.ip, body, query: q === -1 ? '' : rawUrl.slice(q + 1) });
     } catch (err) {
       if (err instanceof AdminHttpError) {
         error = err;

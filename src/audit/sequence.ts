@@ -15,6 +15,7 @@
 // (keyId: the first 8 hex digits of SHA-256 of the key) and starting the chain (prev ""). A new key
 // takes effect at the next start: that start's instance begins a new chain with its own such event.
 import type { GapInfo } from '../dispatch/gaps.js';
+import type { RefusalInfo } from '../dispatch/refusals.js';
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
@@ -131,7 +132,13 @@ export class EventStamper {
 }
 
 /** What the stamped sink hands events to: the dispatcher (one process) or a worker's channel. */
-export type StampedHandOver = (json: string, timeMs: number, sequence: number, instance: string) => void;
+export type StampedHandOver = (json: string, timeMs: number, sequence: number, instance: string, reservation?: number) => void;
+
+/** Fail-closed admission as the sink's owner provides it: reserve (or count a refusal), release. */
+export interface AdmissionHooks {
+  admit(): number;
+  release(reservation: number): void;
+}
 
 /**
  * The request path's AuditSink in front of the dispatcher: numbers, serialises and seals each event
@@ -142,23 +149,36 @@ export class SequencedSink implements AuditSink {
     private readonly stamper: EventStamper,
     private readonly out: StampedHandOver,
     private readonly isActive: () => boolean,
+    private readonly admission: AdmissionHooks | null = null,
   ) {
     stamper.handOver = out;
+  }
+
+  admit(): number {
+    return this.admission ? this.admission.admit() : 0;
+  }
+
+  release(reservation: number): void {
+    if (reservation > 0) this.admission?.release(reservation);
   }
 
   get active(): boolean {
     return this.isActive();
   }
 
-  enqueue(event: AuditEvent, timeMs?: number): void {
-    if (!this.isActive()) return;
+  enqueue(event: AuditEvent, timeMs?: number, reservation = -1): void {
+    if (!this.isActive()) {
+      this.release(reservation);
+      return;
+    }
     let s: Stamped;
     try {
       s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));
     } catch {
+      this.release(reservation);
       return;
     }
-    this.out(s.json, s.timeMs, s.sequence, s.instance);
+    this.out(s.json, s.timeMs, s.sequence, s.instance, reservation);
   }
 }
 
@@ -173,6 +193,17 @@ export function gapEventBuilder(stamper: EventStamper): (info: GapLike) => Stamp
         reason: info.reason, firstTime: new Date(info.firstTime).toISOString(), lastTime: new Date(info.lastTime).toISOString(),
         ...(info.lastSequence !== undefined ? { lastSequence: info.lastSequence } : {}),
       },
+    }, now);
+  };
+}
+
+/** The refused event's template (the dispatcher's `refusedEvent` option, serve --audit-required). */
+export function refusedEventBuilder(stamper: EventStamper): (info: RefusalInfo) => Stamped {
+  return (info) => {
+    const now = Date.now();
+    return stamper.stampObject({
+      version: '1', id: uuidv7(now), kind: 'refused', time: new Date(now).toISOString(),
+      refused: { count: info.count, reason: info.reason, firstTime: new Date(info.firstTime).toISOString(), lastTime: new Date(info.lastTime).toISOString() },
     }, now);
   };
 }

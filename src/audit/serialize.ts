@@ -66,17 +66,58 @@ function strList(list: readonly string[] | null): string {
   return out + ']';
 }
 
+/** The inside of str(s)'s quotes: for strings that are never null, whose quotes sit in the constant
+ * text around them (one concatenation less per field, and one string less to allocate). */
+function inner(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? escapeLineSeparators(JSON.stringify(s)).slice(1, -1) : s;
+}
+
+// Sections that repeat from one event to the next (one client signs every request with the same
+// credential scope; the proxy's host, backend and instance rarely change): the last text written is
+// kept with the values it was written from and reused when they are the same (compared with ===,
+// so any difference writes the section anew).
+let authKey: unknown[] = [];
+let authText = '';
+function authSection(u: AuditEvent['auth']): string {
+  const k = authKey;
+  const sh = u.signedHeaders;
+  if (k[0] === u.type && k[1] === u.accessKey && k[2] === u.region && k[3] === u.signatureVersion && k[4] === u.payloadSigning &&
+    k[5] === u.sessionToken && k[6] === u.verified && k[7] === u.problem && sameList(k[8] as readonly string[] | null, sh)) return authText;
+  authText = '},"auth":{"type":' + str(u.type) + ',"accessKey":' + str(u.accessKey) + ',"region":' + str(u.region) +
+    ',"signatureVersion":' + str(u.signatureVersion) + ',"signedHeaders":' + strList(sh) +
+    ',"payloadSigning":' + str(u.payloadSigning) + ',"sessionToken":' + u.sessionToken +
+    ',"verified":' + (u.verified === null ? 'null' : u.verified) + ',"problem":' + str(u.problem) + '},"client":{"ip":"';
+  authKey = [u.type, u.accessKey, u.region, u.signatureVersion, u.payloadSigning, u.sessionToken, u.verified, u.problem, sh === null ? null : [...sh]];
+  return authText;
+}
+
+function sameList(a: readonly string[] | null | undefined, b: readonly string[] | null): boolean {
+  if (a === b) return true;
+  if (a === null || a === undefined || b === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+let proxyKey: Array<string | null | undefined> = [];
+let proxyText = '';
+function proxySection(p: AuditEvent['proxy']): string {
+  const k = proxyKey;
+  if (k.length === 3 && k[0] === p.host && k[1] === p.backend && k[2] === p.instance) return proxyText;
+  proxyText = ',"proxy":{"host":' + str(p.host) + ',"backend":' + str(p.backend) + (p.instance === undefined ? '' : ',"instance":' + str(p.instance)) + '}}';
+  proxyKey = [p.host, p.backend, p.instance];
+  return proxyText;
+}
+
 /** JSON text of an audit event: JSON.stringify(event) with the line separators escaped. Rare nested
  * parts (copy source, DeleteObjects keys, TLS) go through JSON.stringify. */
 export function serializeEvent(e: AuditEvent): string {
   const a = e.api;
   const q = e.request;
   const r = e.response;
-  const u = e.auth;
   const c = e.client;
-  return '{"version":' + str(e.version) + ',"id":' + str(e.id) +
-    (e.sequence === undefined ? '' : ',"sequence":' + num(e.sequence)) + ',"kind":' + str(e.kind) + ',"time":' + str(e.time) +
-    ',"api":{"name":' + str(a.name) + ',"bucket":' + str(a.bucket) + ',"object":' + str(a.object) +
+  return '{"version":"' + inner(e.version) + '","id":"' + inner(e.id) +
+    (e.sequence === undefined ? '","kind":"' : '","sequence":' + num(e.sequence) + ',"kind":"') + inner(e.kind) + '","time":"' + inner(e.time) +
+    '","api":{"name":"' + inner(a.name) + '","bucket":' + str(a.bucket) + ',"object":' + str(a.object) +
     ',"addressing":' + str(a.addressing) + ',"readOnly":' + a.readOnly + ',"versionId":' + str(a.versionId) +
     ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber) +
     ',"copySource":' + (a.copySource === null ? 'null' : nested(a.copySource)) +
@@ -84,22 +125,17 @@ export function serializeEvent(e: AuditEvent): string {
     ',"objectsTruncated":' + a.objectsTruncated +
     (a.problem === undefined ? '' : ',"problem":' + str(a.problem)) +
     (a.objectsSkipped === undefined ? '' : ',"objectsSkipped":' + num(a.objectsSkipped)) +
-    '},"request":{"id":' + str(q.id) + ',"method":' + str(q.method) + ',"path":' + str(q.path) +
-    ',"query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) +
+    '},"request":{"id":"' + inner(q.id) + '","method":"' + inner(q.method) + '","path":"' + inner(q.path) +
+    '","query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) +
     ',"contentLength":' + num(q.contentLength) + ',"decodedContentLength":' + num(q.decodedContentLength) +
     ',"headers":' + dict(q.headers) +
     '},"response":{"statusCode":' + num(r.statusCode) + ',"errorCode":' + str(r.errorCode) +
     ',"errorMessage":' + str(r.errorMessage) + ',"requestId":' + str(r.requestId) + ',"hostId":' + str(r.hostId) +
     ',"contentLength":' + num(r.contentLength) + ',"headers":' + dict(r.headers) +
-    '},"auth":{"type":' + str(u.type) + ',"accessKey":' + str(u.accessKey) + ',"region":' + str(u.region) +
-    ',"signatureVersion":' + str(u.signatureVersion) + ',"signedHeaders":' + strList(u.signedHeaders) +
-    ',"payloadSigning":' + str(u.payloadSigning) + ',"sessionToken":' + u.sessionToken +
-    ',"verified":' + (u.verified === null ? 'null' : u.verified) + ',"problem":' + str(u.problem) +
-    '},"client":{"ip":' + str(c.ip) + ',"port":' + num(c.port) + ',"peerIp":' + str(c.peerIp) +
+    authSection(e.auth) + inner(c.ip) + '","port":' + num(c.port) + ',"peerIp":' + str(c.peerIp) +
     '},"tls":' + (e.tls === null ? 'null' : nested(e.tls)) +
     ',"bytes":{"received":' + num(e.bytes.received) + ',"sent":' + num(e.bytes.sent) +
     '},"timing":{"firstByteMs":' + ms3(e.timing.firstByteMs) + ',"totalMs":' + ms3(e.timing.totalMs) +
-    '},"outcome":' + str(e.outcome) + ',"outcomeDetail":' + str(e.outcomeDetail) +
-    ',"proxy":{"host":' + str(e.proxy.host) + ',"backend":' + str(e.proxy.backend) +
-    (e.proxy.instance === undefined ? '' : ',"instance":' + str(e.proxy.instance)) + '}}';
+    '},"outcome":"' + inner(e.outcome) + '","outcomeDetail":' + str(e.outcomeDetail) +
+    proxySection(e.proxy);
 }

@@ -106,14 +106,7 @@ export async function callAdmin(opts: AdminClientOptions, method: 'GET' | 'POST'
     contentType = String(res.headers['content-type'] ?? '');
     text = await res.body.text();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-    const code = e.code ?? e.cause?.code ?? e.name;
-    const why = code === 'ECONNREFUSED' ? 'connection refused'
-      : code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${opts.timeoutMs} ms`
-      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host name not found'
-      : `${code ?? 'error'}${e.message ? ` (${e.message})` : ''}`;
-    throw new AdminApiError('unreachable',
-      `cannot reach the admin API at ${opts.admin.origin}: ${why}. Is \`s3-audit-proxy serve\` running, and does --admin (or S3AP_ADMIN) name its --admin-listen address?`);
+    throw unreachable(err, opts);
   } finally {
     void agent.close().catch(() => {});
   }
@@ -128,12 +121,44 @@ export async function callAdmin(opts: AdminClientOptions, method: 'GET' | 'POST'
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new AdminApiError('protocol', `unexpected reply from ${url.href}: not a JSON object`, status);
     return doc as Record<string, unknown>;
   }
+  throw refusal(status, doc, opts);
+}
+
+/** A failed connection or request as a message that says what to check. */
+export function unreachable(err: unknown, opts: AdminClientOptions): AdminApiError {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  const why = code === 'ECONNREFUSED' ? 'connection refused'
+    : code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${opts.timeoutMs} ms`
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host name not found'
+    : `${code ?? 'error'}${e.message ? ` (${e.message})` : ''}`;
+  return new AdminApiError('unreachable',
+    `cannot reach the admin API at ${opts.admin.origin}: ${why}. Is \`s3-audit-proxy serve\` running, and does --admin (or S3AP_ADMIN) name its --admin-listen address?`);
+}
+
+/** A non-2xx reply (its parsed JSON error document) as an AdminApiError. */
+export function refusal(status: number, doc: unknown, opts: AdminClientOptions): AdminApiError {
   const err = (doc as ErrorDoc | null)?.error;
   const reason = err?.message ?? `HTTP ${status}`;
   if (status === 401) {
-    throw new AdminApiError('unauthorized', `the admin API at ${opts.admin.origin} refused the admin token (taken from ${opts.token.from}). ${TOKEN_HELP}`, status, err?.code ?? null);
+    return new AdminApiError('unauthorized', `the admin API at ${opts.admin.origin} refused the admin token (taken from ${opts.token.from}). ${TOKEN_HELP}`, status, err?.code ?? null);
   }
-  if (status === 409) throw new AdminApiError('conflict', reason, status, err?.code ?? null);
-  if (status >= 400 && status < 500) throw new AdminApiError('refused', `the admin API refused the request (HTTP ${status}${err?.code ? `, ${err.code}` : ''}): ${reason}`, status, err?.code ?? null);
-  throw new AdminApiError('server', `the admin API failed (HTTP ${status}${err?.code ? `, ${err.code}` : ''}): ${reason}`, status, err?.code ?? null);
+  if (status === 409) return new AdminApiError('conflict', reason, status, err?.code ?? null);
+  if (status >= 400 && status < 500) return new AdminApiError('refused', `the admin API refused the request (HTTP ${status}${err?.code ? `, ${err.code}` : ''}): ${reason}`, status, err?.code ?? null);
+  return new AdminApiError('server', `the admin API failed (HTTP ${status}${err?.code ? `, ${err.code}` : ''}): ${reason}`, status, err?.code ?? null);
+}
+
+/** The admin API client settings from a verb's parsed COMMON_OPTIONS (admin, tokens, data-dir, timeout). */
+export function clientOptionsFrom(v: Record<string, unknown>, sources: Record<string, string>): AdminClientOptions {
+  return {
+    admin: normalizeAdminUrl(v['admin'] as string),
+    token: resolveAdminToken({
+      flagToken: sources['admin-token'] === 'flag' ? (v['admin-token'] as string) : undefined,
+      flagTokenFile: sources['admin-token-file'] === 'flag' ? (v['admin-token-file'] as string) : undefined,
+      envToken: sources['admin-token'] === 'env' ? (v['admin-token'] as string) : undefined,
+      envTokenFile: sources['admin-token-file'] === 'env' ? (v['admin-token-file'] as string) : undefined,
+      dataDir: v['data-dir'] as string,
+    }),
+    timeoutMs: v['timeout'] as number,
+  };
 }

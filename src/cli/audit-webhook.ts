@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { envName, formatHelp, resolveOptions, type OptionDef, type OptionValues } from '../config/options.js';
 import { SERVE_OPTIONS } from '../config/serve-config.js';
 import { ConfigError, UsageError } from '../errors.js';
-import { AdminApiError, callAdmin, normalizeAdminUrl, resolveAdminToken, type AdminClientOptions } from './admin-client.js';
+import { AdminApiError, callAdmin, clientOptionsFrom, type AdminClientOptions } from './admin-client.js';
 
 const PREFIX = 's3-audit-proxy audit-webhook';
 const API = '/api/v1/audit-webhook';
@@ -174,6 +174,8 @@ export function summarize(doc: Record<string, unknown>): string {
     ['dead-lettered', dash(st['deadLettered'])],
     ['last success', dash(st['lastSuccess'])],
     ['last error', st['lastError'] ? `${String(st['lastError'])}${st['lastFailure'] ? ` (at ${String(st['lastFailure'])})` : ''}` : '-'],
+    // serve --audit-required only: requests answered 503 SlowDown for want of room for their event
+    ...(typeof st['refusedRequests'] === 'number' && st['refusedRequests'] > 0 ? [['refused requests', `${st['refusedRequests']} (503 SlowDown, --audit-required)`] as [string, string]] : []),
   ]));
   const ack = st['ack'] as Record<string, unknown> | null | undefined;
   if (ack) {
@@ -374,17 +376,7 @@ export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.P
     return 2;
   }
   try {
-    const client: AdminClientOptions = {
-      admin: normalizeAdminUrl(v['admin'] as string),
-      token: resolveAdminToken({
-        flagToken: sources['admin-token'] === 'flag' ? (v['admin-token'] as string) : undefined,
-        flagTokenFile: sources['admin-token-file'] === 'flag' ? (v['admin-token-file'] as string) : undefined,
-        envToken: sources['admin-token'] === 'env' ? (v['admin-token'] as string) : undefined,
-        envTokenFile: sources['admin-token-file'] === 'env' ? (v['admin-token-file'] as string) : undefined,
-        dataDir: v['data-dir'] as string,
-      }),
-      timeoutMs: v['timeout'] as number,
-    };
+    const client = clientOptionsFrom(v, sources);
     return await verb.run(client, v, o);
   } catch (err) {
     if (err instanceof AdminApiError) {

@@ -24,6 +24,7 @@ import { startAdminServer, restorePersistedWebhook, isAuditControl, unavailableC
 import { RequestMetrics } from '../admin/metrics.js';
 import type { ClusterSync } from '../cluster/sync.js';
 import { openCluster } from '../cluster/open-cluster.js';
+import { announceAuditLog } from '../config/audit-log-default.js';
 
 /** What every mode shares, handed to the front before it is started. */
 export interface Core {
@@ -85,7 +86,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: AppParts,
   const stamper = stamperFromConfig(config, hostName);
   const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName, stamper);
   await dispatcher?.start();
-  const sink: AuditSink = parts.sink ?? (dispatcher ? sequencedSink(stamper, dispatcher) : NO_SINK);
+  const sink: AuditSink = parts.sink ?? (dispatcher ? sequencedSink(stamper, dispatcher, config.auditRequired) : NO_SINK);
   const ownControl = dispatcher ?? (isAuditControl(parts.sink) ? parts.sink : null);
   const core: Core = {
     config, logger, hostName, stamper, dispatcher, sink,
@@ -117,10 +118,12 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: AppParts,
     if (embedded) announceEmbeddedStore(logger, embedded, url);
     const admin = await startAdminServer({
       config, logger, control: front.control, sink, metrics: core.requestMetrics, s3Url: url, backend, hostName, cluster,
+      tap: dispatcher?.tap ?? null,
     });
     undo.push(() => admin.close());
     cluster?.startLoops();
     logger.info({ admin: admin.url }, 'admin API listening');
+    announceAuditLog(logger, config.auditLog, config.dataDir);
     logger.info({ listen: url, backend, host: hostName, ...front.describe() }, 's3-audit-proxy listening');
     let stopping: Promise<void> | null = null;
     return {

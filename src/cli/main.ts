@@ -11,6 +11,7 @@ Commands:
   audit-webhook show            show the webhook configuration and delivery status
   audit-webhook test            send one test event to the webhook
   spool inspect                 show the disk spool (--data-dir): cursor, segments, corruption
+  tail                          stream audit events live (--bucket, --api, --status, --errors, --json, ...)
   verify FILE...                check received events: sequence gaps, duplicates, integrity chain (--key-file)
   help                          this text
 
@@ -33,6 +34,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       return (await loadAuditWebhook())(rest, env);
     case 'spool':
       return (await import('./spool-inspect.js')).spoolCommand(rest, env);
+    case 'tail':
+      return (await import('./tail.js')).tailCommand(rest, env);
     case 'verify':
       return (await import('./verify.js')).verifyCommand(rest, env);
     case undefined:

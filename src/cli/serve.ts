@@ -11,6 +11,7 @@ import { RequestMetrics } from '../admin/metrics.js';
 import { startPrimary } from '../workers/primary.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 import { startApp, type App, type Core, type Front } from './composition-root.js';
+import { admissionOf } from '../audit/admission-of.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -36,7 +37,7 @@ function inProcessFront(core: Core, parts: ServerParts, onProxy: (p: ProxyServer
   return {
     control: core.control,
     async listen(backend) {
-      proxy = await startProxy({ config, backend, logger, observer, gate });
+      proxy = await startProxy({ config, backend, logger, observer, gate, admission: admissionOf(config, core.sink) });
       onProxy(proxy);
       return proxy.url;
     },

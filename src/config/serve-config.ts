@@ -1,4 +1,5 @@
 // `s3-audit-proxy serve` settings: the option table and the typed config the rest of the process uses.
+import { auditLogSetting } from './audit-log-default.js';
 import { readIntegrityKey } from '../audit/sequence.js';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
@@ -78,6 +79,8 @@ export interface ServeConfig {
   clusterHeartbeatIntervalMs: number;
   /** Open the S3 port even while the store cannot be read at start (with the last settings saved locally). */
   clusterStartWithoutStore: boolean;
+  /** Fail closed: refuse S3 requests (503 SlowDown) while their audit event could not be kept. */
+  auditRequired: boolean;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9080';
@@ -119,7 +122,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'spool-max-bytes', kind: 'size', default: 1024 ** 3, help: 'disk spool limit while the webhook is failing' },
   { name: 'dead-letter-max-bytes', kind: 'size', default: 256 * 1024 ** 2, help: 'disk limit of the dead-letter files: events the receiver refused for good' },
   { name: 'spool-fsync-interval', kind: 'duration', default: 1000, help: 'spool fsync interval (0 = every write)' },
-  { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file' },
+  { name: 'audit-log', kind: 'string', arg: 'file', help: 'also write events to this JSONL file (rotated); default with the embedded store (no --backend): <data-dir>/audit.jsonl; "none": no file' },
   { name: 'audit-log-max-bytes', kind: 'size', default: 100 * 1024 ** 2, help: 'rotate the audit log at this size' },
   { name: 'audit-log-max-files', kind: 'integer', default: 5, help: 'rotated audit log files kept' },
   { name: 'admin-listen', kind: 'hostport', arg: 'host:port', default: { host: '127.0.0.1', port: 9081 }, help: 'admin API listener (keep it internal)' },
@@ -132,6 +135,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'cluster-poll-interval', kind: 'duration', default: 1000, help: 'how often the cluster store\'s settings are checked (a conditional GET); changes apply within about this long' },
   { name: 'cluster-heartbeat-interval', kind: 'duration', default: 5000, help: 'how often this replica writes its member heartbeat to the cluster store' },
   { name: 'cluster-start-without-store', kind: 'boolean', default: false, help: 'open the S3 port even when the cluster store cannot be read at start (with the settings last saved in --data-dir); default: not ready until it is read' },
+  { name: 'audit-required', kind: 'boolean', default: false, help: 'fail closed: while an audit event could not be kept (memory queue and spool full, or the spool failing), refuse S3 requests with 503 SlowDown before they reach the backend (counted, and declared by a kind "refused" event); default: fail open' },
   { name: 'integrity-key-file', kind: 'string', arg: 'file', help: 'secret key (file mode 0600) of the HMAC chain over the events (integrity.mac; check with s3-audit-proxy verify --key-file)' },
 ];
 
@@ -218,7 +222,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     spoolMaxBytes: v['spool-max-bytes'] as number,
     deadLetterMaxBytes: v['dead-letter-max-bytes'] as number,
     spoolFsyncIntervalMs: v['spool-fsync-interval'] as number,
-    auditLog: str('audit-log'),
+    auditLog: auditLogSetting(str('audit-log'), resolve(v['data-dir'] as string), str('backend')),
     auditLogMaxBytes: v['audit-log-max-bytes'] as number,
     auditLogMaxFiles: v['audit-log-max-files'] as number,
     adminListen: v['admin-listen'] as HostPort,
@@ -233,6 +237,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     clusterPollIntervalMs: v['cluster-poll-interval'] as number,
     clusterHeartbeatIntervalMs: v['cluster-heartbeat-interval'] as number,
     clusterStartWithoutStore: v['cluster-start-without-store'] as boolean,
+    auditRequired: v['audit-required'] as boolean,
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
     throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');

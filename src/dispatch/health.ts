@@ -11,7 +11,7 @@
 //
 // Only `healthy` keeps events in memory; every other state moves them to the spool and sends one
 // probe at a time at backoff (degraded by a stall: nothing new is sent until the stuck request ends).
-import type { TargetState } from './types.js';
+import type { TargetRecentError, TargetState, TargetStateChange } from './types.js';
 
 export const DOWN_AFTER = 3;
 /** A request in flight this many times the usual latency marks the target degraded... */
@@ -21,13 +21,8 @@ export const STALL_MIN_MS = 2000;
 
 export type FailureKind = 'retry' | 'unauthorized' | 'rejecting';
 
-export interface StateChange {
-  at: string;
-  state: TargetState;
-  error: string | null;
-}
-
 const HISTORY = 20;
+const RECENT_ERRORS = 10;
 
 export class Health {
   state: TargetState = 'disabled';
@@ -39,7 +34,9 @@ export class Health {
   /** Moving average of successful request latency, ms (0 until the first success). */
   latencyEwmaMs = 0;
   /** The last state changes, newest last. */
-  readonly history: StateChange[] = [];
+  readonly history: TargetStateChange[] = [];
+  /** The last distinct errors, newest last (a repeat of the newest one bumps its count and time). */
+  readonly recentErrors: TargetRecentError[] = [];
 
   /** A new target was enabled (or the old one disabled). */
   reset(enabled: boolean): void {
@@ -83,6 +80,7 @@ export class Health {
     this.consecutiveFailures++;
     this.lastFailure = new Date().toISOString();
     this.lastError = error;
+    this.noteError(this.lastFailure, error);
     if (latencyMs !== null) this.lastLatencyMs = Math.round(latencyMs * 1000) / 1000;
     const next: TargetState =
       kind === 'unauthorized' ? 'unauthorized' : kind === 'rejecting' ? 'rejecting' : this.consecutiveFailures >= DOWN_AFTER ? 'down' : 'degraded';
@@ -95,8 +93,20 @@ export class Health {
     const prev = this.state;
     if (prev !== 'healthy') return prev;
     this.lastError = `a request to the receiver has been waiting for a reply for ${Math.round(ageMs / 1000)} s`;
+    this.noteError(new Date().toISOString(), this.lastError);
     this.set('degraded', this.lastError);
     return prev;
+  }
+
+  private noteError(at: string, error: string): void {
+    const last = this.recentErrors[this.recentErrors.length - 1];
+    if (last && last.error === error) {
+      last.at = at;
+      last.count++;
+      return;
+    }
+    this.recentErrors.push({ at, error, count: 1 });
+    if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
   }
 
   private set(state: TargetState, error: string | null): void {

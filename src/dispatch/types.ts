@@ -42,11 +42,31 @@ export interface WebhookTargetConfig {
 
 export type TargetState = 'disabled' | 'healthy' | 'degraded' | 'down' | 'unauthorized' | 'rejecting';
 
+/** A state change of a target, newest last in TargetStatus.stateHistory. */
+export interface TargetStateChange {
+  at: string;
+  state: TargetState;
+  /** The error that caused it (null for a change to healthy or disabled). */
+  error: string | null;
+}
+
+/** One of a target's recent errors: the latest time it came, and how many times in a row. */
+export interface TargetRecentError {
+  at: string;
+  error: string;
+  count: number;
+}
+
 export interface TargetStatus {
   state: TargetState;
   /** Events waiting in memory. */
   queued: number;
   queuedBytes: number;
+  /** Bounds of the memory queue. */
+  queueMaxEvents: number;
+  queueMaxBytes: number;
+  /** Events handed to the target since start (a rate is the difference of two readings). */
+  enqueued: number;
   delivered: number;
   /** Total dropped, and by reason (e.g. "queue_full", "spool_full", "invalid_event"). */
   dropped: number;
@@ -54,7 +74,10 @@ export interface TargetStatus {
   /** Events currently held in the disk spool, and its size on disk. */
   spooled: number;
   spoolBytes: number;
+  /** Bound of the disk spool, bytes. */
+  spoolMaxBytes: number;
   deadLettered: number;
+  deadLetteredByReason: Record<string, number>;
   retried: number;
   inFlight: number;
   lastSuccess: string | null;
@@ -63,8 +86,20 @@ export interface TargetStatus {
   consecutiveFailures: number;
   /** Last delivery latency (request sent to reply), ms. */
   lastLatencyMs: number | null;
+  /** The last state changes (up to 20), oldest first. */
+  stateHistory: TargetStateChange[];
+  /** The last distinct errors (up to 10), oldest first. */
+  recentErrors: TargetRecentError[];
+  /** S3 requests refused with 503 SlowDown by --audit-required (no room to keep their event). */
+  refusedRequests: number;
   /** HEC indexer acknowledgement (ack-poller.ts), null while it is off. */
   ack: AckStatus | null;
+}
+
+/** The local audit log target (--audit-log) as the admin plane sees it. */
+export interface AuditLogStatus {
+  path: string;
+  status: TargetStatus;
 }
 
 /** Reply of the receiver to the admin "send a test event" action. */
@@ -83,6 +118,8 @@ export interface AuditControl {
   /** Enable or replace the webhook target live; null disables it. Queued and spooled events are kept. */
   setWebhook(config: WebhookTargetConfig | null): Promise<void>;
   status(): TargetStatus;
+  /** The local audit log target, or null when there is none (optional: embedders may leave it out). */
+  auditLogStatus?(): AuditLogStatus | null;
   sendTestEvent(): Promise<TestEventResult>;
   /** The dispatcher's metrics: a prom-client Registry, merged with the other owners' at scrape time. */
   metricsRegistry(): Registry;

@@ -14,6 +14,7 @@ import type { AuditControl } from '../dispatch/types.js';
 import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
 import { startApp, type App, type Core, type Front } from '../cli/composition-root.js';
+import { creditAllowance, PrimaryCredits } from './credits.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary extends App {
@@ -60,6 +61,8 @@ function workersFront(core: Core): WorkersFront {
   const { config, logger } = core;
   const dispatcher = core.dispatcher!;
   const requestMetrics = core.requestMetrics;
+  // --audit-required: workers admit requests on credits granted here (credits.ts)
+  const credits = config.auditRequired ? new PrimaryCredits(dispatcher, creditAllowance(config.queueMaxEvents, config.workers)) : null;
   const slots = new Map<number, Slot>(); // by cluster worker id
   const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
   let stopping = false;
@@ -87,23 +90,29 @@ function workersFront(core: Core): WorkersFront {
   // The admin API changes the webhook through this: the reply waits until the workers know.
   const control: AuditControl = {
     webhookConfig: () => dispatcher.webhookConfig(),
-    setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
+    setWebhook: async (c) => { await dispatcher.setWebhook(c); credits?.rebase(); await syncActive(); },
     status: () => dispatcher.status(),
+    auditLogStatus: () => dispatcher.auditLogStatus(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
     metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
+  // A live stream (tail) makes the workers send events too: attaching waits until they know.
+  dispatcher.tap.onAttachedChange = () => syncActive();
+
   const ingest = (m: EventsMessage, slot: Slot): void => {
     const { json, times, metrics, seqs, instance } = m;
     let start = 0;
     for (let i = 0; i < times.length; i++) {
       const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
-      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance);
+      const reservation = credits !== null && m.reserved?.[i] === 1 ? credits.spend(slot.worker) : -1;
+      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance, reservation);
       start = end + 1;
     }
     if (seqs.length > 0) slot.lastSequence = Math.max(slot.lastSequence, seqs[seqs.length - 1]!);
     slot.instance = instance;
     if (metrics !== null) requestMetrics.merge(metrics);
     if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped, instance, m.droppedRanges);
+    credits?.afterMessage(slot.worker, m.refused);
   };
 
   const fork = (): Slot => {
@@ -122,6 +131,10 @@ function workersFront(core: Core): WorkersFront {
       ]).then(() => undefined),
     };
     slots.set(worker.id, slot);
+    // credits once it listens: its message handler is in place by then
+    if (credits) worker.once('listening', () => credits.attach(worker));
+    // after its last message is read: its unspent credits go back
+    void slot.exited.then(() => credits?.detach(worker));
     worker.on('message', (m: unknown) => {
       if (!isOurMessage(m)) return;
       try {
@@ -190,7 +203,7 @@ function workersFront(core: Core): WorkersFront {
       running = true;
       return listenerUrl(config, listenPort);
     },
-    abort: killAll,
+    abort: async () => { await killAll(); credits?.stop(); },
     async close(deadlineMs) {
       stopping = true;
       const all = [...slots.values()];
@@ -209,6 +222,7 @@ function workersFront(core: Core): WorkersFront {
       }
       const unsaid = all.filter((s) => s.said !== 'bye').length;
       if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
+      credits?.stop();
     },
     describe: () => ({ workers: slots.size }),
     workerPids: () => [...slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined),

@@ -59,7 +59,7 @@ export interface ChildProxy {
 
 /** Spawn the real CLI; resolves once it logs "s3-audit-proxy listening" (bounded wait). */
 export async function spawnProxy(
-  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void } = {},
+  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void; cwd?: string } = {},
 ): Promise<ChildProxy> {
   const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
   // With a file-size limit (`ulimit -f`), writes past it fail with EFBIG: a full disk without root.
@@ -69,6 +69,7 @@ export async function spawnProxy(
   const child = spawn(cmd, argv, {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -222,6 +222,39 @@ describe('admin API (real proxy process)', () => {
     assert.ok(st.delivered > 0);
     assert.ok(st.lastSuccess);
     assert.ok(!r.text.includes(HEC_TOKEN));
+    // What the status page shows: counters for rates, bounds for fill, history, no audit-log target here.
+    assert.ok(st.enqueued >= st.delivered, `enqueued ${st.enqueued} >= delivered ${st.delivered}`);
+    assert.equal(st.queueMaxEvents, 100_000);
+    assert.equal(st.queueMaxBytes, 64 * 1024 * 1024);
+    assert.equal(st.spoolMaxBytes, 1024 * 1024 * 1024);
+    assert.deepEqual(st.deadLetteredByReason, {});
+    assert.equal(st.stateHistory.at(-1).state, 'healthy');
+    assert.ok(Array.isArray(st.recentErrors));
+    assert.equal(r.json.auditLog, null);
+  });
+
+  test('the status page: its four files need no token and carry a strict CSP and nosniff; nothing else is served', async () => {
+    const want: Record<string, RegExp> = {
+      '/': /^text\/html; charset=utf-8$/, '/status.js': /^text\/javascript; charset=utf-8$/,
+      '/status.css': /^text\/css; charset=utf-8$/, '/favicon.svg': /^image\/svg\+xml$/,
+    };
+    for (const [path, type] of Object.entries(want)) {
+      const r = await call('GET', path, { token: null });
+      assert.equal(r.status, 200, path);
+      assert.match(r.headers['content-type'] ?? '', type, path);
+      assert.equal(r.headers['x-content-type-options'], 'nosniff', path);
+      assert.equal(r.headers['x-frame-options'], 'DENY', path);
+      const csp = r.headers['content-security-policy'] ?? '';
+      for (const d of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"]) assert.ok(csp.includes(d), `${path}: CSP has ${d}: ${csp}`);
+      assert.ok(!/unsafe-inline|unsafe-eval|\*|https?:/.test(csp), `${path}: no inline, eval, wildcard or other origin in the CSP: ${csp}`);
+    }
+    const html = (await call('GET', '/', { token: null })).text;
+    assert.ok(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), 'no inline script');
+    assert.ok(!/<style\b|\sstyle=|\son[a-z]+=/i.test(html), 'no inline style or event handler attribute');
+    assert.ok(!/(src|href)="(https?:)?\/\//i.test(html), 'nothing from another origin');
+    const unknown = await call('GET', '/status.json', { token: null });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json?.error?.code, 'not_found');
   });
 
   test('test sends one event now and reports the receiver\'s reply; a refusing receiver gives ok:false', async () => {
@@ -302,7 +335,9 @@ describe('admin API (real proxy process)', () => {
       { name: 'POST on /healthz', method: 'POST', path: '/healthz', status: 405, code: 'method_not_allowed' },
       { name: 'unknown route', method: 'GET', path: '/api/v1/nope', status: 404, code: 'not_found' },
       { name: 'trailing slash', method: 'GET', path: '/api/v1/audit-webhook/', status: 404, code: 'not_found' },
-      { name: 'root', method: 'GET', path: '/', status: 404, code: 'not_found' },
+      { name: 'a file the status page does not have', method: 'GET', path: '/index.html', status: 404, code: 'not_found' },
+      { name: 'a path outside web/', method: 'GET', path: '/../package.json', status: 404, code: 'not_found' },
+      { name: 'the status page with a trailing path', method: 'GET', path: '/status.js/x', status: 404, code: 'not_found' },
     ];
     const before = (await call('GET', '/api/v1/audit-webhook')).json;
     for (const c of cases) {
@@ -385,6 +420,10 @@ describe('admin API (real proxy process)', () => {
       ['GET', '/healthz', { token: null }],
       ['GET', '/readyz', { token: null }],
       ['GET', '/metrics', { token: null }],
+      ['GET', '/', { token: null }],
+      ['GET', '/status.js', { token: null }],
+      ['GET', '/status.css', { token: null }],
+      ['GET', '/favicon.svg', { token: null }],
       ['POST', `${A}/disable`, {}],
       ['GET', A, {}],
       ['POST', `${A}/test`, {}],
@@ -399,6 +438,11 @@ describe('admin API (real proxy process)', () => {
       if (!seen.has(k)) seen.set(k, new Set());
       seen.get(k)!.add(r.status);
     }
+    // The live stream: a bad query value is a documented 400 naming the parameter (its 200 is read in tail.test.ts).
+    const badQuery = await call('GET', '/api/v1/events/stream?status=99x');
+    check('GET', '/api/v1/events/stream', badQuery);
+    assert.equal(badQuery.status, 400);
+    assert.equal(badQuery.json.error.field, 'status');
     assert.deepEqual([...seen.get(`POST ${A}/test`)!].sort(), [200, 400, 401, 409]);
     assert.deepEqual([...seen.get(`POST ${A}/enable`)!].sort(), [200, 400, 401, 413]);
     assert.ok(seen.get(`POST ${A}/disable`)!.has(200));

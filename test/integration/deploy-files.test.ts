@@ -172,7 +172,10 @@ test('the Dockerfile: entry point exists in the build, ports and health check ag
     assert.ok(existsSync(join(ROOT, what)), `${what} exists for COPY --from=build`);
   }
   const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  for (const need of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/', 'schema/']) assert.ok(ignore.includes(`!${need}`), `.dockerignore lets ${need} into the context`);
+  // The status page's files (served by the admin listener) ship in the image and the npm package.
+  assert.match(df, /^COPY --from=build \/app\/web \.\/web$/m, 'the image has web/');
+  assert.ok((JSON.parse(read('package.json')) as { files: string[] }).files.includes('web'), 'package.json "files" has web');
+  for (const need of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/', 'schema/', 'web/']) assert.ok(ignore.includes(`!${need}`), `.dockerignore lets ${need} into the context`);
   for (const never of ['**/node_modules', '**/dist', '**/data']) assert.ok(ignore.includes(never), `.dockerignore keeps ${never} out`);
 });
 

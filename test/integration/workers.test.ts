@@ -330,7 +330,8 @@ async function answeredAfter(pid: number | null, call: () => Promise<AdminReply>
 
 test('disable and enable through the admin API reply only after every worker acknowledged', async (t) => {
   const hec = await startHec(t);
-  const wp = await startWorkersProxy(t, ['--log-level', 'debug']);
+  // No local audit log (the embedded store's default): disabling the webhook must turn auditing off.
+  const wp = await startWorkersProxy(t, ['--log-level', 'debug', '--audit-log', 'none']);
   const workers = wp.workers();
   await enableWebhook(wp, hec);
   const pooled = client(t, wp.p.url, { keepAlive: true, maxSockets: 8 });

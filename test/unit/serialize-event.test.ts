@@ -127,3 +127,41 @@ test('line separators: the escaping helper and the pino logs', () => {
   const rec = JSON.parse(text) as { key: string; msg: string };
   assert.deepEqual([rec.key, rec.msg], ['x\u2028y\u0085z', 'msg \u2029 here']);
 });
+
+test('sections reused from the previous event (auth, proxy) are rewritten whenever any of their values differs', () => {
+  const shared = ['host', 'x-amz-date'];
+  const variants: Array<(e: AuditEvent) => void> = [
+    () => {},
+    (e) => { e.auth.signedHeaders = shared; },
+    (e) => { e.auth.signedHeaders = shared; }, // same array again: the memo is used
+    (e) => { shared.push('x-amz-content-sha256'); e.auth.signedHeaders = shared; }, // same array, changed in place
+    (e) => { e.auth.accessKey = 'AK2'; },
+    (e) => { e.auth.region = null; },
+    (e) => { e.auth.type = 'anonymous'; e.auth.signatureVersion = null; e.auth.signedHeaders = null; },
+    (e) => { e.auth.sessionToken = true; },
+    (e) => { e.auth.verified = true; },
+    (e) => { e.auth.verified = false; },
+    (e) => { e.auth.problem = 'bad "scope"'; },
+    (e) => { e.auth.payloadSigning = null; },
+    (e) => { e.proxy.instance = '0190b6c2-0000-7000-8000-00000000abcd'; },
+    (e) => { e.proxy.instance = '0190b6c2-0000-7000-8000-00000000abcd'; e.auth.verified = true; },
+    (e) => { e.proxy.backend = null; },
+    (e) => { e.proxy.host = 'other\u2028host'; },
+    () => {},
+  ];
+  for (let round = 0; round < 2; round++) for (const v of variants) same(event(v));
+});
+
+test('the strings that are never null (id, kind, time, name, request id, method, path, client ip, outcome) with escapes', () => {
+  fc.assert(fc.property(fc.array(fc.string({ unit: 'binary' }), { minLength: 9, maxLength: 9 }), fc.string({ unit: 'binary' }), fc.option(fc.array(fc.string({ unit: 'binary' }))),
+    (s, key, signed) => {
+      same(event((e) => {
+        [e.id, e.time, e.api.name, e.request.id, e.request.method, e.request.path, e.client.ip] = s as [string, string, string, string, string, string, string];
+        (e as { kind: string }).kind = s[7]!;
+        (e as { outcome: string }).outcome = s[8]!;
+        e.auth.accessKey = key;
+        e.auth.signedHeaders = signed;
+        e.proxy.host = key;
+      }));
+    }), { numRuns: 500 });
+});
