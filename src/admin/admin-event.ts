@@ -4,7 +4,7 @@
 import type { AuditEvent, Outcome } from '../audit/event.js';
 import { uuidv7 } from '../audit/uuidv7.js';
 
-export type AdminAction = 'EnableAuditWebhook' | 'DisableAuditWebhook' | 'TestAuditWebhook';
+export type AdminAction = 'EnableAuditWebhook' | 'DisableAuditWebhook' | 'ConfigureAuditWebhookBatch' | 'TestAuditWebhook';
 
 export interface AdminEventInput {
   action: AdminAction;

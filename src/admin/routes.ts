@@ -1,7 +1,7 @@
 // The admin API's routes as a table (method, path, token or not, handler). The server matches on it,
 // the OpenAPI test compares it with openapi/admin-api.json, and --help-like listings can print it.
 import type { Logger } from '../log.js';
-import type { AuditControl, TargetStatus } from '../dispatch/types.js';
+import type { AuditControl, TargetStatus, WebhookTargetConfig } from '../dispatch/types.js';
 import type { AuditSink } from '../audit/sink.js';
 import { formatFromEndpoint } from '../dispatch/formats.js';
 import { AdminHttpError } from './errors.js';
@@ -9,9 +9,10 @@ import type { AdminAction } from './admin-event.js';
 import type { Registry } from 'prom-client';
 import { renderMetrics, type ProcessMetrics, type RequestMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
-import { clearWebhook, saveWebhook, webhookFilePath } from './persisted-webhook.js';
+import type { SettingsPersistence } from './settings-persistence.js';
+import type { ClusterSync } from '../cluster/sync.js';
 import { redactToken, scrub } from './redact.js';
-import { OPTION_FIELDS, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
+import { OPTION_FIELDS, validateBatchBody, validateEmptyBody, validateEnableBody, type SelfAddress } from './validate.js';
 import { assertNotSelf } from './self-check.js';
 import { STATUS_PAGE_FILES, statusPageFile } from './status-page.js';
 import type { EventTap } from '../dispatch/tap.js';
@@ -27,7 +28,10 @@ export interface RouteContext {
   metrics: RequestMetrics;
   processMetrics: ProcessMetrics;
   readiness: Readiness;
-  dataDir: string;
+  /** Where changes are kept: the data directory, or the cluster store. */
+  persist: SettingsPersistence;
+  /** Cluster mode's sync (null without --cluster-store). */
+  cluster: ClusterSync | null;
   /** The dispatcher's live tap, or null (no event stream). */
   tap: EventTap | null;
   /** Addresses the webhook must not point at (the admin and S3 listeners). */
@@ -83,8 +87,21 @@ function shownStatus(status: TargetStatus, token: string | null): TargetStatus {
   };
 }
 
-/** The GET document: settings (token redacted), delivery status, and the local audit log target. */
-export function webhookDocument(control: AuditControl): Record<string, unknown> {
+/** The GET document: settings (token redacted), delivery status, and in cluster mode the store and its members. */
+export async function fullDocument(ctx: RouteContext): Promise<Record<string, unknown>> {
+  const doc = webhookDocument(ctx.control, ctx.cluster);
+  if (!ctx.cluster) return doc;
+  try {
+    doc['members'] = await ctx.cluster.members();
+  } catch (err) {
+    doc['members'] = [];
+    doc['membersError'] = `the members cannot be listed: ${(err as Error).message}`;
+  }
+  return doc;
+}
+
+/** The settings document (token redacted) and delivery status; in cluster mode, the store's state. */
+export function webhookDocument(control: AuditControl, cluster: ClusterSync | null = null): Record<string, unknown> {
   const cfg = control.webhookConfig();
   const status = control.status();
   const token = cfg?.authToken ?? null;
@@ -99,6 +116,7 @@ export function webhookDocument(control: AuditControl): Record<string, unknown> 
     ...opts,
     status: shownStatus(status, token),
     auditLog: log && { path: log.path, status: shownStatus(log.status, token) },
+    ...(cluster ? { cluster: cluster.status() } : {}),
   };
 }
 
@@ -117,8 +135,25 @@ function isShutdown(err: unknown): boolean {
 async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   const cfg = validateEnableBody(r.body, ctx.self());
   await assertNotSelf(cfg.endpoint, ctx.self());
-  return serialized(async () => {
+  return applyAndKeep(ctx, r, 'enable', () => cfg);
+}
+
+/** Weka's batch-config: the batch settings of the enabled webhook, changed live. */
+async function batchConfig(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
+  const batch = validateBatchBody(r.body);
+  return applyAndKeep(ctx, r, 'batch-config', (prev) => {
+    if (!prev) throw notEnabled();
+    return { ...prev, ...batch };
+  });
+}
+
+const notEnabled = (): AdminHttpError => new AdminHttpError(409, 'not_enabled', 'no audit webhook is enabled: enable one first (POST /api/v1/audit-webhook/enable or `s3-audit-proxy audit-webhook enable`)');
+
+/** Applies new settings live, then keeps them (data directory or cluster store); puts the previous ones back when keeping fails. */
+async function applyAndKeep(ctx: RouteContext, r: RouteRequest, action: 'enable' | 'batch-config', next: (prev: WebhookTargetConfig | null) => WebhookTargetConfig): Promise<Reply> {
+  return serialized(() => ctx.persist.exclusive(async () => {
     const prev = ctx.control.webhookConfig();
+    const cfg = next(prev);
     try {
       await ctx.control.setWebhook(cfg);
     } catch (err) {
@@ -126,21 +161,25 @@ async function enable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
       throw new AdminHttpError(400, 'webhook_rejected', `the webhook settings cannot be used: ${scrub((err as Error).message, cfg.authToken)}`);
     }
     try {
-      await saveWebhook(ctx.dataDir, cfg);
+      await ctx.persist.save(cfg, action, { peer: r.peer, requestId: r.requestId });
     } catch (err) {
       await ctx.control.setWebhook(prev).catch(() => {});
-      ctx.logger.error({ file: webhookFilePath(ctx.dataDir), err: (err as Error).message }, 'admin: could not save the audit webhook; the previous setting stays');
-      throw new AdminHttpError(500, 'persist_failed', `could not save the webhook to ${webhookFilePath(ctx.dataDir)} (${(err as NodeJS.ErrnoException).code ?? 'error'}); the previous setting stays in force`);
+      const reason = scrub((err as NodeJS.ErrnoException).code ?? (err as Error).message, cfg.authToken);
+      ctx.logger.error({ where: ctx.persist.where, err: scrub((err as Error).message, cfg.authToken) }, 'admin: could not save the audit webhook; the previous setting stays');
+      throw new AdminHttpError(500, 'persist_failed', `could not save the webhook to ${ctx.persist.where} (${reason}); the previous setting stays in force`);
     }
-    const doc = webhookDocument(ctx.control);
-    ctx.logger.info({ action: 'enable', peer: r.peer, reqId: r.requestId, endpoint: cfg.endpoint, format: doc['format'], authTokenShown: redactToken(cfg.authToken), replaced: prev !== null }, 'admin: audit webhook enabled');
+    const doc = webhookDocument(ctx.control, ctx.cluster);
+    ctx.logger.info({
+      action, peer: r.peer, reqId: r.requestId, endpoint: cfg.endpoint, format: doc['format'], authTokenShown: redactToken(cfg.authToken), replaced: prev !== null,
+      batchMaxEvents: cfg.batchMaxEvents ?? null, batchMaxBytes: cfg.batchMaxBytes ?? null, batchMaxWaitMs: cfg.batchMaxWaitMs ?? null,
+    }, action === 'enable' ? 'admin: audit webhook enabled' : 'admin: audit webhook batch settings changed');
     return { status: 200, json: doc };
-  });
+  }));
 }
 
 async function disable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   validateEmptyBody(r.body);
-  return serialized(async () => {
+  return serialized(() => ctx.persist.exclusive(async () => {
     // The admin event is recorded by the server once the answer is known (never before the change):
     // a disable that fails is recorded with its error status and, the webhook still being enabled,
     // reaches it; a disable that succeeds is recorded with the webhook already off, so it reaches
@@ -153,14 +192,14 @@ async function disable(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
       throw err;
     }
     try {
-      await clearWebhook(ctx.dataDir);
+      await ctx.persist.clear({ peer: r.peer, requestId: r.requestId });
     } catch (err) {
-      ctx.logger.error({ file: webhookFilePath(ctx.dataDir), err: (err as Error).message }, 'admin: audit webhook disabled, but its saved file could not be removed: it would come back at restart');
-      throw new AdminHttpError(500, 'persist_failed', `disabled now, but ${webhookFilePath(ctx.dataDir)} could not be removed (${(err as NodeJS.ErrnoException).code ?? 'error'}): it would be enabled again at restart`);
+      ctx.logger.error({ where: ctx.persist.where, err: (err as Error).message }, 'admin: audit webhook disabled here, but that could not be kept: it would come back at restart (or at the next read of the cluster store)');
+      throw new AdminHttpError(500, 'persist_failed', `disabled now, but that could not be kept in ${ctx.persist.where} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it would be enabled again at restart`);
     }
     ctx.logger.info({ action: 'disable', peer: r.peer, reqId: r.requestId, endpoint: prev?.endpoint ?? null, wasEnabled: prev !== null }, 'admin: audit webhook disabled');
-    return { status: 200, json: webhookDocument(ctx.control) };
-  });
+    return { status: 200, json: webhookDocument(ctx.control, ctx.cluster) };
+  }));
 }
 
 // Not serialized with enable/disable: a slow receiver (up to its request timeout) must not hold up
@@ -169,13 +208,12 @@ async function sendTest(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
   validateEmptyBody(r.body);
   {
     const cfg = ctx.control.webhookConfig();
-    const notEnabled = new AdminHttpError(409, 'not_enabled', 'no audit webhook is enabled: enable one first (POST /api/v1/audit-webhook/enable or `s3-audit-proxy audit-webhook enable`)');
-    if (!cfg) throw notEnabled;
+    if (!cfg) throw notEnabled();
     let result;
     try {
       result = await ctx.control.sendTestEvent();
     } catch (err) {
-      if (ctx.control.webhookConfig() === null) throw notEnabled;
+      if (ctx.control.webhookConfig() === null) throw notEnabled();
       throw err;
     }
     const out = {
@@ -193,8 +231,8 @@ async function sendTest(ctx: RouteContext, r: RouteRequest): Promise<Reply> {
 export const ROUTES: readonly RouteDef[] = [
   {
     method: 'GET', path: `${API_PREFIX}/audit-webhook`, auth: true, body: false, action: null,
-    summary: 'Webhook settings (token redacted) and delivery status',
-    handle: async (ctx) => ({ status: 200, json: webhookDocument(ctx.control) }),
+    summary: 'Webhook settings (token redacted) and delivery status; in cluster mode the store and its members',
+    handle: async (ctx) => ({ status: 200, json: await fullDocument(ctx) }),
   },
   {
     method: 'POST', path: `${API_PREFIX}/audit-webhook/enable`, auth: true, body: true, action: 'EnableAuditWebhook',
@@ -203,6 +241,10 @@ export const ROUTES: readonly RouteDef[] = [
   {
     method: 'POST', path: `${API_PREFIX}/audit-webhook/disable`, auth: true, body: true, action: 'DisableAuditWebhook',
     summary: 'Disable the webhook (held events stay in the spool for the next enable)', handle: disable,
+  },
+  {
+    method: 'POST', path: `${API_PREFIX}/audit-webhook/batch-config`, auth: true, body: true, action: 'ConfigureAuditWebhookBatch',
+    summary: 'Change the batch settings (events, bytes, time) of the enabled webhook, live', handle: batchConfig,
   },
   {
     method: 'POST', path: `${API_PREFIX}/audit-webhook/test`, auth: true, body: true, action: 'TestAuditWebhook',
@@ -232,7 +274,7 @@ export const ROUTES: readonly RouteDef[] = [
     handle: async (ctx) => ({
       status: 200,
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
-      text: await renderMetrics([ctx.control.metricsRegistry(), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
+      text: await renderMetrics([ctx.control.metricsRegistry(), ...(ctx.cluster ? [ctx.cluster.metricsRegistry] : []), ctx.metrics.registry, ctx.processMetrics.registry, ctx.adminRegistry]),
     }),
   },
   ...STATUS_PAGE_FILES.map((f): RouteDef => ({

@@ -21,6 +21,8 @@ import { Counter, Registry } from '../dispatch/metrics.js';
 import { ConfigError } from '../errors.js';
 import { stringifyJsonLine } from '../json-text.js';
 import { endThenDestroy } from '../proxy/stall-guard.js';
+import type { ClusterSync } from '../cluster/sync.js';
+import { clusterPersistence, dataDirPersistence } from './settings-persistence.js';
 import type { EventTap } from '../dispatch/tap.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
@@ -41,6 +43,8 @@ export interface AdminServerOptions {
   /** Backend origin probed by /readyz. */
   backend: string;
   hostName: string;
+  /** Cluster mode: changes go to the store, and show lists the members. */
+  cluster?: ClusterSync | null;
   /** The dispatcher's live tap (GET /api/v1/events/stream); null: no stream. */
   tap?: EventTap | null;
 }
@@ -151,7 +155,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
 
   const ctx: RouteContext = {
     control, sink, logger, metrics, processMetrics, readiness,
-    dataDir: config.dataDir,
+    persist: opts.cluster ? clusterPersistence(opts.cluster) : dataDirPersistence(config.dataDir),
+    cluster: opts.cluster ?? null,
     tap: opts.tap ?? null,
     self: () => self,
     adminRegistry: registry,
@@ -231,7 +236,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     let error: AdminHttpError | null = null;
     let closeAfter = false;
     try {
-      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/test], /api/v1/events/stream, /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
+      if (!routes) throw new AdminHttpError(404, 'not_found', 'no such route (routes: /api/v1/audit-webhook[/enable|/disable|/batch-config|/test], /api/v1/events/stream, /healthz, /readyz, /metrics, / (status page); see openapi/admin-api.json)');
       if (routes.some((r) => r.auth)) {
         authResult = auth.check(req.headers.authorization);
         if (authResult !== 'ok') {

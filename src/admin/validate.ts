@@ -255,3 +255,19 @@ export function parseJsonBody(raw: Buffer): unknown {
     throw new AdminHttpError(400, 'malformed_json', `request body is not valid JSON${pos !== undefined ? ` (error at byte ${pos})` : ''}`);
   }
 }
+
+/** The body of POST /api/v1/audit-webhook/batch-config: at least one of the three batch settings. */
+export function validateBatchBody(body: unknown): Pick<WebhookTargetConfig, 'batchMaxEvents' | 'batchMaxBytes' | 'batchMaxWaitMs'> {
+  const fields = ['batchMaxEvents', 'batchMaxBytes', 'batchMaxWaitMs'] as const;
+  if (body === null || body === undefined || typeof body !== 'object' || Array.isArray(body)) {
+    throw new AdminHttpError(400, 'invalid_body', `expected a JSON object like {"batchMaxEvents": 500, "batchMaxBytes": 1048576, "batchMaxWaitMs": 1000}, got ${typeName(body)}`);
+  }
+  const obj = body as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!(fields as readonly string[]).includes(key)) throw badField(key.slice(0, 100), 'unknown_field', `unknown field; allowed: ${fields.join(', ')}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (obj[f] !== undefined && obj[f] !== null) out[f] = checkOption(f, OPTION_FIELDS[f]!, obj[f]);
+  if (Object.keys(out).length === 0) throw new AdminHttpError(400, 'missing_field', `give at least one of ${fields.join(', ')}`);
+  return out;
+}

@@ -1,4 +1,4 @@
-// `s3-audit-proxy audit-webhook enable|disable|show|test`: the Weka-style CLI over the admin API.
+// `s3-audit-proxy audit-webhook enable|disable|batch-config|show|test`: the Weka-style CLI over the admin API.
 //
 //   s3-audit-proxy audit-webhook enable --endpoint https://splunk:8088/services/collector/event \
 //       --auth-token "Splunk B5A79AAD-..."     (Weka's spelling --auth_token works too)
@@ -29,7 +29,7 @@ export const COMMON_OPTIONS: readonly OptionDef[] = [
 
 export const ENABLE_OPTIONS: readonly OptionDef[] = [
   { name: 'endpoint', kind: 'string', arg: 'url', help: 'webhook URL, e.g. https://splunk:8088/services/collector/event (required)' },
-  { name: 'auth-token', kind: 'string', secret: true, aliases: ['auth_token'], arg: 'token', help: 'receiver token: "Splunk <HEC token>" or the bare token (required)' },
+  { name: 'auth-token', kind: 'string', secret: true, aliases: ['auth_token'], arg: 'token', help: 'receiver token: "Splunk <HEC token>" or the bare token (required); one layer of surrounding quotes is removed, so Weka\'s --auth_token="\\"Splunk <token>\\"" works as printed' },
   { name: 'format', kind: 'string', arg: FORMATS.join('|'), help: 'body format (default: from the endpoint path)' },
   { name: 'index', kind: 'string', help: 'HEC index' },
   { name: 'source', kind: 'string', help: 'HEC source (default s3-audit-proxy)' },
@@ -49,6 +49,12 @@ export const ENABLE_OPTIONS: readonly OptionDef[] = [
   { name: 'ack', kind: 'boolean', help: 'HEC indexer acknowledgement: an event is delivered (and leaves the spool) only once Splunk says it is indexed' },
   { name: 'ack-timeout', kind: 'duration', help: 'with --ack: send a batch again when not acknowledged after this long (default 5m)' },
   { name: 'ack-poll-interval', kind: 'duration', help: 'with --ack: poll /services/collector/ack this often (default 2s)' },
+];
+
+export const BATCH_OPTIONS: readonly OptionDef[] = [
+  { name: 'batch-count', kind: 'integer', arg: 'n', help: 'events per request to the receiver (1-100000)' },
+  { name: 'batch-size', kind: 'size', arg: 'bytes', help: 'bytes per request (1KiB-100MiB)' },
+  { name: 'batch-time', kind: 'duration', help: 'longest wait before a partial batch is sent (0-10m)' },
 ];
 
 interface Verb {
@@ -104,10 +110,45 @@ function rows(pairs: Array<[string, string]>, indent = '  '): string {
   return pairs.map(([k, v]) => `${indent}${k.padEnd(w)}  ${printable(v)}`).join('\n');
 }
 
+/** Columns, left-aligned, header first; every cell made printable. */
+export function table(header: string[], body: string[][]): string {
+  const cells = [header, ...body].map((r) => r.map((c) => printable(c)));
+  const w = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** Weka's `s3 cluster audit-webhook show` columns (the token redacted here, on purpose). */
+function wekaColumns(doc: Record<string, unknown>): string {
+  return table(['ENABLED', 'ENDPOINT', 'AUTH TOKEN'], [[doc['enabled'] === true ? 'True' : 'False', dash(doc['endpoint']), dash(doc['authToken'])]]);
+}
+
+/** Cluster mode: the store's state and the members' table. */
+function clusterSection(doc: Record<string, unknown>): string[] {
+  const c = doc['cluster'] as Record<string, unknown> | undefined;
+  if (!c) return [];
+  const lines: string[] = [];
+  const by = c['changedBy'] as Record<string, unknown> | null;
+  const store = c['state'] === 'ok' ? 'ok' : `${String(c['state']).toUpperCase()} since ${dash(c['failingSince'])}: keeping the last known settings (${dash(c['lastError'])})`;
+  lines.push('Cluster store:');
+  lines.push(rows([
+    ['store', `${dash(c['store'])} (${store})`],
+    ['revision', `${dash(c['revision'])}${c['changedAt'] ? ` (${dash(c['action'])} at ${dash(c['changedAt'])} through ${by ? dash(by['host']) : '-'})` : ''}`],
+    ['this member', dash(c['instance'])],
+  ]));
+  const members = (doc['members'] ?? []) as Array<Record<string, unknown>>;
+  lines.push(`Members (${members.length}):`);
+  if (doc['membersError']) lines.push(`  ${printable(String(doc['membersError']))}`);
+  lines.push(table(['INSTANCE', 'HOST', 'VERSION', 'STARTED', 'STATE', 'QUEUED', 'SPOOLED', 'DROPPED', 'LAST ERROR'],
+    members.map((m) => [dash(m['instance']), dash(m['host']), dash(m['version']), dash(m['startedAt']),
+      m['state'] === 'up' ? `up (${dash(m['delivery'])})` : dash(m['state']), dash(m['queued']), dash(m['spooled']), dash(m['dropped']), dash(m['lastError'])]))
+    .split('\n').map((l) => `  ${l}`).join('\n'));
+  return lines;
+}
+
 /** Readable summary of the GET document. */
 export function summarize(doc: Record<string, unknown>): string {
   const st = (doc['status'] ?? {}) as Record<string, unknown>;
-  const lines: string[] = [];
+  const lines: string[] = [wekaColumns(doc), ''];
   if (doc['enabled'] === true) {
     lines.push('Audit webhook: enabled');
     const settings = SETTING_KEYS.filter((k) => doc[k] !== null && doc[k] !== undefined).map((k) => `${k}=${String(doc[k])}`);
@@ -148,6 +189,7 @@ export function summarize(doc: Record<string, unknown>): string {
       ['last poll error', dash(ack['lastPollError'])],
     ]));
   }
+  lines.push(...clusterSection(doc));
   return `${lines.join('\n')}\n`;
 }
 
@@ -167,6 +209,16 @@ const PLAIN_FIELDS: Record<string, string> = {
 };
 const FILE_FIELDS: Record<string, string> = { 'ca-file': 'caFile', 'client-cert-file': 'clientCertFile', 'client-key-file': 'clientKeyFile' };
 
+/**
+ * Weka's guide types `--auth_token="\"Splunk B5A79AAD-...\""`: the shell hands over the value with
+ * its quotes. One layer of matching surrounding quotes (double or single) is removed.
+ */
+export function stripOneQuoteLayer(value: string): string {
+  const t = value.trim();
+  if (t.length >= 2 && (t[0] === '"' || t[0] === "'") && t[t.length - 1] === t[0]) return t.slice(1, -1);
+  return value;
+}
+
 /** The enable request body from the parsed flags. */
 export function enableBody(v: OptionValues): Record<string, unknown> {
   const endpoint = v['endpoint'] as string | undefined;
@@ -175,7 +227,7 @@ export function enableBody(v: OptionValues): Record<string, unknown> {
   if (!token) throw new UsageError(`${PREFIX} enable: --auth-token <token> is required (e.g. --auth-token "Splunk <HEC token>")`);
   const format = v['format'] as string | undefined;
   if (format !== undefined && !FORMATS.includes(format)) throw new ConfigError('--format', `expected one of ${FORMATS.join(', ')}`);
-  const body: Record<string, unknown> = { endpoint, authToken: token };
+  const body: Record<string, unknown> = { endpoint, authToken: stripOneQuoteLayer(token) };
   for (const [flag, field] of Object.entries(PLAIN_FIELDS)) if (v[flag] !== undefined) body[field] = v[flag];
   for (const [flag, field] of Object.entries(MS_FIELDS)) if (v[flag] !== undefined) body[field] = v[flag];
   // File paths are the CLI user's: make them absolute (the proxy resolves them in its own directory).
@@ -187,7 +239,8 @@ const VERBS: Record<string, Verb> = {
   enable: {
     usage: `Usage: ${PREFIX} enable --endpoint <url> --auth-token <token> [options]\n\n` +
       'Enable (or replace) the audit webhook of the running proxy, live; the proxy keeps it across restarts.\n' +
-      'Weka\'s spelling works too: --auth_token="Splunk B5A79AAD-...".',
+      'Weka\'s spelling works too, typed as Weka prints it: --auth_token="\\"Splunk B5A79AAD-...\\""\n' +
+      '(one layer of quotes around the token is removed).',
     options: [...ENABLE_OPTIONS, ...COMMON_OPTIONS],
     async run(client, v, o) {
       const doc = await callAdmin(client, 'POST', `${API}/enable`, enableBody(v));
@@ -205,6 +258,30 @@ const VERBS: Record<string, Verb> = {
       const st = (doc['status'] ?? {}) as Record<string, unknown>;
       if (v['json']) o.out(`${JSON.stringify(doc, null, 2)}\n`);
       else o.out(`Audit webhook disabled. Held for the next enable: ${dash(st['spooled'])} spooled events (${fmtBytes(st['spoolBytes'])}).\n`);
+      return 0;
+    },
+  },
+  'batch-config': {
+    usage: `Usage: ${PREFIX} batch-config [--batch-count N] [--batch-size BYTES] [--batch-time DURATION] [options]\n\n` +
+      'Change how the enabled webhook batches events, live (Weka\'s batch-config); with a cluster store, on every replica.',
+    options: [...BATCH_OPTIONS, ...COMMON_OPTIONS],
+    async run(client, v, o) {
+      const body: Record<string, unknown> = {};
+      if (v['batch-count'] !== undefined) body['batchMaxEvents'] = v['batch-count'];
+      if (v['batch-size'] !== undefined) body['batchMaxBytes'] = v['batch-size'];
+      if (v['batch-time'] !== undefined) body['batchMaxWaitMs'] = v['batch-time'];
+      if (Object.keys(body).length === 0) throw new UsageError(`${PREFIX} batch-config: give at least one of --batch-count, --batch-size, --batch-time`);
+      let doc: Record<string, unknown>;
+      try {
+        doc = await callAdmin(client, 'POST', `${API}/batch-config`, body);
+      } catch (err) {
+        if (err instanceof AdminApiError && err.kind === 'conflict') {
+          throw new AdminApiError('conflict', `no audit webhook is enabled: run \`${PREFIX} enable --endpoint <url> --auth-token <token>\` first`);
+        }
+        throw err;
+      }
+      if (v['json']) o.out(`${JSON.stringify(doc, null, 2)}\n`);
+      else o.out(`Batch settings changed: ${dash(doc['batchMaxEvents'])} events, ${dash(doc['batchMaxBytes'])} bytes, ${dash(doc['batchMaxWaitMs'])} ms (unset: the default)\n`);
       return 0;
     },
   },
@@ -244,13 +321,14 @@ const VERBS: Record<string, Verb> = {
   },
 };
 
-export const AUDIT_WEBHOOK_USAGE = `Usage: s3-audit-proxy audit-webhook <enable|disable|show|test> [options]
+export const AUDIT_WEBHOOK_USAGE = `Usage: s3-audit-proxy audit-webhook <enable|disable|batch-config|show|test> [options]
 
 Commands:
-  enable    enable the audit webhook (--endpoint, --auth-token)
-  disable   disable the audit webhook
-  show      show the webhook settings and delivery status
-  test      send one test event to the webhook
+  enable        enable the audit webhook (--endpoint, --auth-token)
+  disable       disable the audit webhook
+  batch-config  change the batch settings, live (--batch-count, --batch-size, --batch-time)
+  show          show the webhook settings, delivery status and (cluster store) members
+  test          send one test event to the webhook
 
 Run \`s3-audit-proxy audit-webhook <command> --help\` for a command's options.
 `;
@@ -258,7 +336,7 @@ Run \`s3-audit-proxy audit-webhook <command> --help\` for a command's options.
 /** Environment variables that belong to other commands or verbs: not an error here. */
 export function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
   const mine = new Set(defs.map((d) => envName(d.name)));
-  const known = new Set([...SERVE_OPTIONS, ...ENABLE_OPTIONS, ...COMMON_OPTIONS].map((d) => envName(d.name)));
+  const known = new Set([...SERVE_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS, ...COMMON_OPTIONS].map((d) => envName(d.name)));
   const out = new Set<string>();
   for (const k of Object.keys(env)) {
     if (!k.startsWith('S3AP_') || mine.has(k)) continue;

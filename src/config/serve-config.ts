@@ -4,6 +4,7 @@ import { readIntegrityKey } from '../audit/sequence.js';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { readClusterCredentials, readClusterKey } from '../cluster/secrets.js';
 import { envName, resolveOptions, type OptionDef } from './options.js';
 import type { HostPort } from './values.js';
 
@@ -68,6 +69,16 @@ export interface ServeConfig {
   workers: number;
   /** Secret key of the events' HMAC chain (mode 0600 enforced), or null: no integrity field. */
   integrityKeyFile: string | null;
+  /** --cluster-store s3://BUCKET/PREFIX: the fleet's shared audit settings and members (null = this replica alone). */
+  clusterStore: { bucket: string; prefix: string } | null;
+  /** JSON {"accessKeyId","secretAccessKey"}: the proxy's own credentials for the store (null: the embedded store's). */
+  clusterCredentialsFile: string | null;
+  /** AES-256 key (mode 0600) that encrypts the receiver's token in the store. */
+  clusterKeyFile: string | null;
+  clusterPollIntervalMs: number;
+  clusterHeartbeatIntervalMs: number;
+  /** Open the S3 port even while the store cannot be read at start (with the last settings saved locally). */
+  clusterStartWithoutStore: boolean;
   /** Fail closed: refuse S3 requests (503 SlowDown) while their audit event could not be kept. */
   auditRequired: boolean;
 }
@@ -118,6 +129,12 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token; a flag shows in ps: prefer --admin-token-file or S3AP_ADMIN_TOKEN' },
   { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
   { name: 'host-name', kind: 'string', help: 'host name written into events (default: os.hostname())' },
+  { name: 'cluster-store', kind: 'string', arg: 's3://bucket/prefix', help: 'share the audit settings and a members list with every replica through this bucket of the backend (created if missing; docs/cluster.md)' },
+  { name: 'cluster-credentials-file', kind: 'string', arg: 'file', help: 'JSON {"accessKeyId","secretAccessKey"}: the proxy\'s own credentials for the cluster store (never the clients\'); default with the embedded store: its account' },
+  { name: 'cluster-key-file', kind: 'string', arg: 'file', help: 'AES-256 key (32 bytes, or 64 hex or base64 characters; mode 0600) that encrypts the receiver token in the cluster store; the same on every replica' },
+  { name: 'cluster-poll-interval', kind: 'duration', default: 1000, help: 'how often the cluster store\'s settings are checked (a conditional GET); changes apply within about this long' },
+  { name: 'cluster-heartbeat-interval', kind: 'duration', default: 5000, help: 'how often this replica writes its member heartbeat to the cluster store' },
+  { name: 'cluster-start-without-store', kind: 'boolean', default: false, help: 'open the S3 port even when the cluster store cannot be read at start (with the settings last saved in --data-dir); default: not ready until it is read' },
   { name: 'audit-required', kind: 'boolean', default: false, help: 'fail closed: while an audit event could not be kept (memory queue and spool full, or the spool failing), refuse S3 requests with 503 SlowDown before they reach the backend (counted, and declared by a kind "refused" event); default: fail open' },
   { name: 'integrity-key-file', kind: 'string', arg: 'file', help: 'secret key (file mode 0600) of the HMAC chain over the events (integrity.mac; check with s3-audit-proxy verify --key-file)' },
 ];
@@ -129,6 +146,39 @@ function trustedProxyHeader(v: string): ServeConfig['trustedProxyHeader'] {
   const h = v.toLowerCase();
   if (h !== 'x-forwarded-for' && h !== 'forwarded') throw new ConfigError('--trusted-proxy-header', `expected x-forwarded-for or forwarded, got ${JSON.stringify(v)}`);
   return h;
+}
+
+/** `s3://BUCKET/PREFIX` -> bucket and prefix (no leading or trailing slash). */
+export function parseClusterStore(raw: string | null): ServeConfig['clusterStore'] {
+  if (raw === null) return null;
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(raw);
+  if (!m) throw new ConfigError('--cluster-store', `expected s3://BUCKET/PREFIX, got ${JSON.stringify(raw.slice(0, 200))}`);
+  const bucket = m[1]!;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('--cluster-store', `bucket name ${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lower-case letters, digits, dots, dashes)`);
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (!/^[A-Za-z0-9._\/-]*$/.test(prefix) || prefix.split('/').some((seg) => seg === '..' || seg === '.')) {
+    throw new ConfigError('--cluster-store', 'the prefix may hold letters, digits, ".", "_", "-" and "/" only');
+  }
+  return { bucket, prefix };
+}
+
+function checkClusterSettings(cfg: ServeConfig): void {
+  const others: Array<[string, boolean]> = [
+    ['--cluster-credentials-file', cfg.clusterCredentialsFile !== null], ['--cluster-key-file', cfg.clusterKeyFile !== null],
+    ['--cluster-start-without-store', cfg.clusterStartWithoutStore],
+  ];
+  if (!cfg.clusterStore) {
+    const set = others.find(([, on]) => on);
+    if (set) throw new ConfigError(set[0], 'needs --cluster-store');
+    return;
+  }
+  if (cfg.clusterKeyFile === null) throw new ConfigError('--cluster-key-file', 'required with --cluster-store: the receiver token is stored encrypted under it');
+  if (cfg.backend && cfg.clusterCredentialsFile === null) throw new ConfigError('--cluster-credentials-file', 'required with --cluster-store and --backend: the proxy signs its store requests with its own credentials');
+  if (cfg.clusterPollIntervalMs < 100 || cfg.clusterPollIntervalMs > 60_000) throw new ConfigError('--cluster-poll-interval', 'must be between 100ms and 60s');
+  if (cfg.clusterHeartbeatIntervalMs < 500 || cfg.clusterHeartbeatIntervalMs > 10_000) throw new ConfigError('--cluster-heartbeat-interval', 'must be between 500ms and 10s (a member silent for 30 s is shown lost)');
+  // Read at start-up: a missing or unsafe file is a setting error naming the flag.
+  readClusterKey(cfg.clusterKeyFile);
+  if (cfg.clusterCredentialsFile !== null) readClusterCredentials(cfg.clusterCredentialsFile);
 }
 
 /** @param otherCommandsEnv S3AP_* names that belong to other sub-commands (the CLI's): not errors here. */
@@ -181,6 +231,12 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     hostName: str('host-name'),
     workers: v['workers'] as number,
     integrityKeyFile: str('integrity-key-file'),
+    clusterStore: parseClusterStore(str('cluster-store')),
+    clusterCredentialsFile: str('cluster-credentials-file'),
+    clusterKeyFile: str('cluster-key-file'),
+    clusterPollIntervalMs: v['cluster-poll-interval'] as number,
+    clusterHeartbeatIntervalMs: v['cluster-heartbeat-interval'] as number,
+    clusterStartWithoutStore: v['cluster-start-without-store'] as boolean,
     auditRequired: v['audit-required'] as boolean,
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
@@ -197,6 +253,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
   }
   // Refused when group or others can read it (exit 2 naming the flag); read again by each process.
   if (cfg.integrityKeyFile !== null) readIntegrityKey(cfg.integrityKeyFile);
+  checkClusterSettings(cfg);
   if (cfg.requireValidSignature && !cfg.credentialsFile) {
     throw new ConfigError('--require-valid-signature', 'needs --credentials-file');
   }

@@ -5,32 +5,20 @@
 // process. It restarts a worker that dies, and on stop lets every worker finish and send its last
 // events before the dispatcher flushes.
 import cluster, { type Worker } from 'node:cluster';
-import { hostname } from 'node:os';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
-import { announceEmbeddedStore, startEmbeddedStore, type EmbeddedStore } from '../proxy/embedded-store.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
-import { dispatcherFromConfig, sequencedSink, stamperFromConfig } from '../audit/dispatcher-from-config.js';
-import { underDataDirLock } from '../dispatch/data-dir-lock.js';
 import { listenerUrl } from '../proxy/server.js';
 import type { AuditControl } from '../dispatch/types.js';
-import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../admin/server.js';
-import { RequestMetrics } from '../admin/metrics.js';
 import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
+import { startApp, type App, type Core, type Front } from '../cli/composition-root.js';
 import { creditAllowance, PrimaryCredits } from './credits.js';
-import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
-export interface RunningPrimary {
-  config: ServeConfig;
-  logger: Logger;
-  /** The S3 listener's URL (all workers share it). */
-  url: string;
+export interface RunningPrimary extends App {
   dispatcher: AuditDispatcher<AuditEvent>;
-  admin: AdminServer;
-  embedded: EmbeddedStore | null;
   /** Process ids of the live workers. */
   workerPids(): number[];
   /** Workers started again after dying. */
@@ -57,19 +45,24 @@ interface Slot {
 
 /** Starts the primary holding the --data-dir lock (its workers do not take it). */
 export async function startPrimary(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
-  return underDataDirLock(config.dataDir, logger, () => startLocked(config, logger));
+  let front: WorkersFront | null = null;
+  const app = await startApp(config, logger, {}, (core) => (front = workersFront(core)));
+  const f = front as WorkersFront | null;
+  return Object.assign(app, { dispatcher: app.dispatcher!, workerPids: () => f!.workerPids(), restarts: () => f!.restarts() });
 }
 
-async function startLocked(config: ServeConfig, logger: Logger): Promise<RunningPrimary> {
-  const hostName = config.hostName ?? hostname();
-  // The primary numbers its own events (admin, gap, test): an instance of its own.
-  const stamper = stamperFromConfig(config, hostName);
-  const dispatcher = dispatcherFromConfig(config, logger, hostName, stamper);
-  const adminSink = sequencedSink(stamper, dispatcher);
-  await dispatcher.start();
+interface WorkersFront extends Front {
+  workerPids(): number[];
+  restarts(): number;
+}
+
+/** The front of `--workers N`: node:cluster workers share the S3 port and send their events here. */
+function workersFront(core: Core): WorkersFront {
+  const { config, logger } = core;
+  const dispatcher = core.dispatcher!;
+  const requestMetrics = core.requestMetrics;
   // --audit-required: workers admit requests on credits granted here (credits.ts)
   const credits = config.auditRequired ? new PrimaryCredits(dispatcher, creditAllowance(config.queueMaxEvents, config.workers)) : null;
-  const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
   const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
   let stopping = false;
@@ -103,7 +96,6 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     sendTestEvent: () => dispatcher.sendTestEvent(),
     metricsRegistry: () => poolMetrics.with(dispatcher.metricsRegistry()),
   };
-  await restorePersistedWebhook(config.dataDir, control, logger);
   // A live stream (tail) makes the workers send events too: attaching waits until they know.
   dispatcher.tap.onAttachedChange = () => syncActive();
 
@@ -179,8 +171,6 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     return slot;
   };
 
-  const embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains, config.hostBucketCname);
-  if (embedded) backend = embedded.origin;
   const killAll = async (): Promise<void> => {
     stopping = true;
     const all = [...slots.values()];
@@ -188,77 +178,54 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     await Promise.all(all.map((s) => s.exited));
   };
 
-  // node:cluster re-runs this command in each worker: same argv and environment, plus WorkerInit.
-  cluster.setupPrimary({ serialization: 'advanced' });
-  try {
-    const started = Array.from({ length: config.workers }, () => fork());
-    listenPort = await new Promise<number>((resolve, reject) => {
-      let listening = 0;
-      for (const s of started) {
-        s.worker.once('listening', (address: { port: number }) => {
-          listenPort ??= address.port;
-          if (++listening === started.length) resolve(address.port);
-        });
-        s.worker.once('exit', (code) => reject(new S3apError('S3AP_ERR_WORKER_START', `S3 listener worker ${s.worker.id} exited (code ${code}) before listening; its error is printed above`)));
-      }
-    });
-  } catch (err) {
-    await killAll();
-    await dispatcher.close(1000);
-    if (embedded) await embedded.close();
-    throw err;
-  }
-  running = true;
-  const url = listenerUrl(config, listenPort);
-  if (embedded) announceEmbeddedStore(logger, embedded, url);
-  let admin: AdminServer;
-  try {
-    admin = await startAdminServer({ config, logger, control, sink: adminSink, metrics: requestMetrics, s3Url: url, backend, hostName, tap: dispatcher.tap });
-  } catch (err) {
-    await killAll();
-    await dispatcher.close(1000);
-    if (embedded) await embedded.close();
-    throw err;
-  }
-  logger.info({ admin: admin.url }, 'admin API listening');
-  announceAuditLog(logger, config.auditLog, config.dataDir);
-  logger.info({ listen: url, backend, host: hostName, workers: config.workers }, 's3-audit-proxy listening');
-
-  let stopped: Promise<void> | null = null;
   return {
-    config, logger, url, dispatcher, admin, embedded,
+    control,
+    async listen(origin) {
+      backend = origin;
+      // node:cluster re-runs this command in each worker: same argv and environment, plus WorkerInit.
+      cluster.setupPrimary({ serialization: 'advanced' });
+      try {
+        const started = Array.from({ length: config.workers }, () => fork());
+        listenPort = await new Promise<number>((resolve, reject) => {
+          let listening = 0;
+          for (const s of started) {
+            s.worker.once('listening', (address: { port: number }) => {
+              listenPort ??= address.port;
+              if (++listening === started.length) resolve(address.port);
+            });
+            s.worker.once('exit', (code) => reject(new S3apError('S3AP_ERR_WORKER_START', `S3 listener worker ${s.worker.id} exited (code ${code}) before listening; its error is printed above`)));
+          }
+        });
+      } catch (err) {
+        await killAll();
+        throw err;
+      }
+      running = true;
+      return listenerUrl(config, listenPort);
+    },
+    abort: async () => { await killAll(); credits?.stop(); },
+    async close(deadlineMs) {
+      stopping = true;
+      const all = [...slots.values()];
+      broadcast({ t: 'stop', deadlineMs });
+      // A worker exits after its goodbye; one that does not within the deadline (plus time to
+      // send its events) is killed, and what it still held is lost.
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        Promise.all(all.map((s) => s.exited)).then(() => false),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(true), deadlineMs + 5000); }),
+      ]);
+      clearTimeout(timer);
+      if (late) {
+        logger.error({ workers: slots.size }, 'workers did not stop in time: killing them');
+        await killAll();
+      }
+      const unsaid = all.filter((s) => s.said !== 'bye').length;
+      if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
+      credits?.stop();
+    },
+    describe: () => ({ workers: slots.size }),
     workerPids: () => [...slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined),
     restarts: () => restarts,
-    stop() {
-      stopped ??= (async () => {
-        stopping = true;
-        const started = Date.now();
-        logger.info({ workers: slots.size, deadlineMs: config.shutdownTimeoutMs }, 'shutting down');
-        admin.beginShutdown();
-        const all = [...slots.values()];
-        broadcast({ t: 'stop', deadlineMs: config.shutdownTimeoutMs });
-        // A worker exits after its goodbye; one that does not within the deadline (plus time to
-        // send its events) is killed, and what it still held is lost.
-        let timer: NodeJS.Timeout | undefined;
-        const late = await Promise.race([
-          Promise.all(all.map((s) => s.exited)).then(() => false),
-          new Promise<boolean>((r) => { timer = setTimeout(() => r(true), config.shutdownTimeoutMs + 5000); }),
-        ]);
-        clearTimeout(timer);
-        if (late) {
-          logger.error({ workers: slots.size }, 'workers did not stop in time: killing them');
-          await killAll();
-        }
-        const unsaid = all.filter((s) => s.said !== 'bye').length;
-        if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
-        credits?.stop();
-        // Events of the last requests are queued by now: deliver what can be, spool the rest.
-        await dispatcher.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
-        if (embedded) await embedded.close();
-        await admin.close();
-        logger.info('shutdown complete');
-      })();
-      return stopped;
-    },
   };
 }

@@ -28,6 +28,8 @@ const installScript = path.join(here, 'install-deps.sh');
 // and through the proxy must get the same answer (status, error code, headers bar hop-by-hop and Date)
 const CONFORMANCE_DIR = path.join(repoRoot, 'dist', 'test', 'integration');
 const DEFAULT_TESTS = ['dist/test/integration/s3-client.test.js', 'dist/test/integration/proxy-wire.test.js', 'dist/test/integration/evasion.test.js', 'dist/test/integration/delete-objects.test.js',
+  // cluster mode: the settings and members store in RGW itself (REFERENCE §9)
+  'dist/test/integration/cluster.test.js',
   ...(existsSync(CONFORMANCE_DIR) ? readdirSync(CONFORMANCE_DIR).filter((f) => /^conformance-.*\.test\.js$/.test(f)).sort().map((f) => `dist/test/integration/${f}`) : [])];
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 

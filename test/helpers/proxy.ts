@@ -59,7 +59,7 @@ export interface ChildProxy {
 
 /** Spawn the real CLI; resolves once it logs "s3-audit-proxy listening" (bounded wait). */
 export async function spawnProxy(
-  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; cwd?: string } = {},
+  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void; cwd?: string } = {},
 ): Promise<ChildProxy> {
   const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
   // With a file-size limit (`ulimit -f`), writes past it fail with EFBIG: a full disk without root.
@@ -75,10 +75,12 @@ export async function spawnProxy(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let buf = '';
   const ready = new Promise<{ url: string; adminUrl: string | null }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    // A proxy that did not start in time is killed: no orphan outlives the test.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`proxy did not start within ${timeoutMs} ms:\n${output.join('\n')}`)); }, timeoutMs);
     let adminUrl: string | null = null;
     const onLine = (line: string): void => {
       output.push(line);
+      opts.onLine?.(line);
       try {
         const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string };
         if (rec.msg === 'admin API listening' && rec.admin) adminUrl = rec.admin;

@@ -13,9 +13,10 @@
 // Then: one event per S3 request reached the receiver, with the demo token and index, and the
 // API names are those of the script's operations.
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../src/paths.js';
@@ -65,9 +66,12 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
   // audit-init, as docker-compose.yml has it.
   const initBlock = serviceBlock(compose, 'audit-init');
   const initEnv = serviceEnv(initBlock);
+  // `sleep N` lines (giving proxy-2 time to apply the change) are honoured, not run.
   const script = commandScript(initBlock).filter((l) => l.trim() !== '');
-  const commands = script.map(shellWords);
-  assert.ok(commands.length >= 3 && commands.every((w) => w[0] === 's3-audit-proxy' && w[1] === 'audit-webhook'), `audit-init runs audit-webhook commands: ${script.join(' | ')}`);
+  const sleepSeconds = (l: string): number | null => { const m = /^sleep (\d+)$/.exec(l.trim()); return m ? Number(m[1]) : null; };
+  const commandLines = script.filter((l) => sleepSeconds(l) === null);
+  const commands = commandLines.map(shellWords);
+  assert.ok(commands.length >= 3 && commands.every((w) => w[0] === 's3-audit-proxy' && w[1] === 'audit-webhook'), `audit-init runs audit-webhook commands: ${commandLines.join(' | ')}`);
   const enable = commands.find((w) => w[2] === 'enable')!;
   const flag = (name: string): string => {
     const i = enable.indexOf(name);
@@ -93,17 +97,38 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
   assert.equal(proxyEnv['S3AP_BACKEND'], 'http://minio:9000');
   const dir = tempDir('s3ap-demo-');
   t.after(() => dir.remove());
-  const proxy = await spawnProxy([], {
-    ...imageEnv,
-    ...proxyEnv,
-    S3AP_BACKEND: backend.url,
-    S3AP_LISTEN: '127.0.0.1:0',
-    S3AP_ADMIN_LISTEN: '127.0.0.1:0',
-    S3AP_DATA_DIR: dir.path,
-    S3AP_HOST_NAME: 'proxy', // compose: `hostname: proxy`
-    S3AP_LOG_LEVEL: 'debug', // one log line per request: the count the events are checked against
-  });
-  t.after(() => proxy.stop('SIGKILL'));
+  // cluster-init: the key and the store credentials (MinIO's root user there; s3rver's here), mode 0600.
+  const clusterInit = commandScript(serviceBlock(compose, 'cluster-init')).join('\n');
+  assert.match(clusterInit, /> \/cluster\/key\n/);
+  assert.match(clusterInit, /> \/cluster\/credentials\.json\n/);
+  const secrets = tempDir('s3ap-demo-cluster-');
+  t.after(() => secrets.remove());
+  writeFileSync(join(secrets.path, 'key'), randomBytes(32).toString('hex'), { mode: 0o600 });
+  writeFileSync(join(secrets.path, 'credentials.json'), JSON.stringify({ accessKeyId: backend.accessKeyId, secretAccessKey: backend.secretAccessKey }), { mode: 0o600 });
+  const startReplica = async (service: string, dataDir: string, logLevel: string) => {
+    const env = serviceEnv(serviceBlock(compose, service));
+    assert.equal(env['S3AP_CLUSTER_KEY_FILE'], '/cluster/key');
+    assert.equal(env['S3AP_CLUSTER_CREDENTIALS_FILE'], '/cluster/credentials.json');
+    const p = await spawnProxy([], {
+      ...imageEnv,
+      ...env,
+      S3AP_BACKEND: backend.url,
+      S3AP_LISTEN: '127.0.0.1:0',
+      S3AP_ADMIN_LISTEN: '127.0.0.1:0',
+      S3AP_DATA_DIR: dataDir,
+      S3AP_HOST_NAME: service, // compose: `hostname: <service>`
+      S3AP_LOG_LEVEL: logLevel,
+      S3AP_CLUSTER_KEY_FILE: join(secrets.path, 'key'),
+      S3AP_CLUSTER_CREDENTIALS_FILE: join(secrets.path, 'credentials.json'),
+    }, 30_000);
+    t.after(() => p.stop('SIGKILL'));
+    return p;
+  };
+  // debug: one log line per request, the count the events are checked against
+  const proxy = await startReplica('proxy', dir.path, 'debug');
+  const dir2 = tempDir('s3ap-demo-2-');
+  t.after(() => dir2.remove());
+  const proxy2 = await startReplica('proxy-2', dir2.path, 'info');
   phase('proxy up');
   assert.ok(proxy.adminUrl, `the proxy logs its admin API address:\n${proxy.output.join('\n')}`);
   assert.match(compose, /\n {4}hostname: proxy\b/);
@@ -111,6 +136,7 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
   // audit-init: the exact lines, only host names and ports substituted, with the container's env.
   const substitute = (w: string): string => {
     if (w === 'http://proxy:9081') return proxy.adminUrl!;
+    if (w === 'http://proxy-2:9081') return proxy2.adminUrl!;
     if (w === composeEndpoint.href) return `${hec.url}${composeEndpoint.pathname}`;
     return w;
   };
@@ -121,8 +147,10 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
     S3AP_ADMIN: proxy.adminUrl!,
   };
   const outputs: string[] = [];
-  for (const words of commands) {
-    const args = words.slice(1).map(substitute);
+  for (const line of script) {
+    const pause = sleepSeconds(line);
+    if (pause !== null) { await new Promise((r) => setTimeout(r, pause * 1000)); continue; }
+    const args = shellWords(line).slice(1).map(substitute);
     const r = await run(process.execPath, [MAIN, ...args], { env: cliEnv, encoding: 'utf8', timeout: 30_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
       assert.fail(`\`s3-audit-proxy ${args.join(' ')}\` failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
     });
@@ -135,6 +163,9 @@ test('the compose demo, with local processes: enable through the CLI, traffic.sh
   assert.equal(testEvents.length, 1, 'one test event');
   assert.match(outputs.join('\n'), /collector\/event/, '`audit-webhook show` names the endpoint');
   assert.doesNotMatch(outputs.join('\n'), new RegExp(demoToken!), 'the CLI never prints the HEC token');
+  // The last show went to proxy-2: the enable made through proxy reached it through the cluster store.
+  assert.match(outputs[outputs.length - 1]!, /^ENABLED\s+ENDPOINT\s+AUTH TOKEN\nTrue\s+/, 'proxy-2 shows the webhook enabled');
+  assert.match(outputs[outputs.length - 1]!, /Members \(2\):[\s\S]*\bproxy\b[\s\S]*\bproxy-2\b/, 'and both members');
 
   // traffic: deploy/demo/traffic.sh itself.
   if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0) {

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { SERVE_OPTIONS, loadServeConfig } from '../../src/config/serve-config.js';
 import { envName } from '../../src/config/options.js';
@@ -25,6 +26,20 @@ const has = (cmd: string, args: string[] = ['--version']): boolean => spawnSync(
 
 
 
+
+/**
+ * The cluster store's key and credentials files are made at deploy time (cluster-init, an init
+ * container): the paths are checked, then stand-in files (mode 0600) let serve read them.
+ */
+function withClusterFiles(env: Record<string, string>): Record<string, string> {
+  assert.equal(env['S3AP_CLUSTER_KEY_FILE'], '/cluster/key');
+  assert.equal(env['S3AP_CLUSTER_CREDENTIALS_FILE'], '/cluster/credentials.json');
+  const dir = mkdtempSync(join(tmpdir(), 's3ap-deploy-'));
+  writeFileSync(join(dir, 'key'), 'ab'.repeat(32), { mode: 0o600 });
+  writeFileSync(join(dir, 'credentials.json'), '{"accessKeyId":"a","secretAccessKey":"b"}', { mode: 0o600 });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return { ...env, S3AP_CLUSTER_KEY_FILE: join(dir, 'key'), S3AP_CLUSTER_CREDENTIALS_FILE: join(dir, 'credentials.json') };
+}
 
 /** Every file under deploy/, recursively. */
 function deployFiles(): string[] {
@@ -89,7 +104,7 @@ test('serve accepts the environment the image and docker-compose.yml give the pr
   const composeEnv = serviceEnv(serviceBlock(read('docker-compose.yml'), 'proxy'));
   const env = { ...imageEnv, ...composeEnv };
   for (const k of Object.keys(env)) if (!k.startsWith('S3AP_')) delete env[k];
-  const cfg = loadServeConfig([], env);
+  const cfg = loadServeConfig([], withClusterFiles(env));
   assert.deepEqual(cfg.listen, { host: '0.0.0.0', port: 9080 });
   assert.deepEqual(cfg.adminListen, { host: '0.0.0.0', port: 9081 });
   assert.equal(cfg.backend, 'http://minio:9000');
@@ -107,7 +122,14 @@ test('serve accepts the environment the Kubernetes StatefulSet gives it', () => 
   const re = /- name: (S3AP_[A-Z0-9_]+)\n\s+(value: (.*)|valueFrom:)/g;
   for (const m of text.matchAll(re)) env[m[1]!] = m[3] !== undefined ? unquote(m[3].replace(/\s+#.*$/, '').trim()) : 'from-a-secret-or-field';
   assert.ok(Object.keys(env).length >= 5, `found the StatefulSet's S3AP_* variables: ${Object.keys(env).join(', ')}`);
-  const cfg = loadServeConfig([], env);
+  const cfg = loadServeConfig([], withClusterFiles(env));
+  assert.deepEqual(cfg.clusterStore, { bucket: 's3-audit-proxy-cluster', prefix: 'fleet' }, 'the replicas share one cluster store');
+  assert.equal(cfg.clusterStartWithoutStore, false, 'not ready until the store is read');
+  // The key and credentials come from the s3-audit-proxy-cluster Secret, copied 0600 by an init container.
+  assert.match(text, /initContainers:\n\s+- name: cluster-secrets/);
+  assert.match(text, /chmod 600 \/cluster\/key \/cluster\/credentials\.json/);
+  assert.match(text, /secretName: s3-audit-proxy-cluster/);
+  assert.match(read('deploy/kubernetes/secret.yaml'), /name: s3-audit-proxy-cluster\n[\s\S]*key: [\s\S]*credentials\.json: /);
   assert.equal(cfg.dataDir, '/data');
   assert.deepEqual(cfg.adminListen, { host: '0.0.0.0', port: 9081 });
   // The Service names (services.yaml) are path-style names of the proxy.
@@ -225,15 +247,15 @@ test('the audit-webhook command lines use flags the real CLI lists in --help', (
   for (const l of commandScript(serviceBlock(read('docker-compose.yml'), 'audit-init'))) {
     if (l.includes('audit-webhook')) lines.push({ where: 'docker-compose.yml audit-init', words: shellWords(l) });
   }
-  const job = read('deploy/kubernetes/audit-webhook-job.yaml');
-  for (const m of job.matchAll(/^\s+(s3-audit-proxy audit-webhook .*)$/gm)) lines.push({ where: 'deploy/kubernetes/audit-webhook-job.yaml', words: shellWords(m[1]!) });
+  const job = read('deploy/kubernetes/audit-webhook-enable.yaml');
+  for (const m of job.matchAll(/^\s+(s3-audit-proxy audit-webhook .*)$/gm)) lines.push({ where: 'deploy/kubernetes/audit-webhook-enable.yaml', words: shellWords(m[1]!) });
   assert.ok(lines.length >= 6, 'found the command lines');
   const helps = new Map<string, string>();
   for (const { where, words } of lines) {
     const i = words.indexOf('audit-webhook');
     assert.equal(words[0], 's3-audit-proxy', `${where}: runs the CLI by its bin name (linked in the image)`);
     const sub = words[i + 1]!;
-    assert.ok(['enable', 'disable', 'show', 'test'].includes(sub), `${where}: sub-command ${sub}`);
+    assert.ok(['enable', 'disable', 'batch-config', 'show', 'test'].includes(sub), `${where}: sub-command ${sub}`);
     if (!helps.has(sub)) helps.set(sub, help(sub));
     for (const w of words.slice(i + 2)) {
       if (!w.startsWith('--')) continue;
@@ -241,6 +263,32 @@ test('the audit-webhook command lines use flags the real CLI lists in --help', (
       assert.match(helps.get(sub)!, new RegExp(`${flagName}\\b`), `${where}: \`audit-webhook ${sub} --help\` lists ${flagName}`);
     }
   }
+});
+
+test('cluster mode in the deployments: two compose replicas share the store; no per-replica enable on Kubernetes', () => {
+  const compose = read('docker-compose.yml');
+  const one = serviceEnv(serviceBlock(compose, 'proxy'));
+  const two = serviceEnv(serviceBlock(compose, 'proxy-2'));
+  for (const k of ['S3AP_BACKEND', 'S3AP_ADMIN_TOKEN', 'S3AP_CLUSTER_STORE', 'S3AP_CLUSTER_KEY_FILE', 'S3AP_CLUSTER_CREDENTIALS_FILE']) {
+    assert.ok(one[k], `proxy sets ${k}`);
+    assert.equal(two[k], one[k], `proxy-2 has the same ${k}`);
+  }
+  assert.ok(loadServeConfig([], withClusterFiles(two)).pathStyleHosts.includes('proxy-2'));
+  const cond = (svc: string, on: string): string | undefined => new RegExp(`\\n {6}${on}:\\n {8}condition: (\\S+)`).exec(serviceBlock(compose, svc).join('\n'))?.[1];
+  for (const svc of ['proxy', 'proxy-2']) {
+    assert.equal(cond(svc, 'cluster-init'), 'service_completed_successfully', `${svc} waits for the key and credentials files`);
+    assert.match(serviceBlock(compose, svc).join('\n'), /- cluster-secrets:\/cluster:ro/);
+  }
+  assert.equal(cond('audit-init', 'proxy-2'), 'service_healthy');
+  const init = commandScript(serviceBlock(compose, 'cluster-init')).join('\n');
+  assert.match(init, /umask 077/);
+  assert.match(init, /chmod 600 \/cluster\/key \/cluster\/credentials\.json/);
+  assert.match(serviceBlock(compose, 'proxy-2').join('\n'), /127\.0\.0\.1:9083:9081/, 'the second admin port is published on localhost only');
+  // One enable for the fleet, through the admin Service: no loop over replicas any more.
+  assert.ok(!existsSync(join(ROOT, 'deploy', 'kubernetes', 'audit-webhook-job.yaml')));
+  const job = read('deploy/kubernetes/audit-webhook-enable.yaml');
+  assert.doesNotMatch(job, /REPLICAS|while /);
+  assert.match(job, /value: http:\/\/s3-audit-proxy-admin:9081/);
 });
 
 test('the Dockerfile passes a linter', (t) => {
