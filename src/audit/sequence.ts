@@ -106,6 +106,17 @@ export class EventStamper {
   }
 
   /**
+   * An audit event built for the live stream only (no target enabled): serialised with the
+   * instance but without a sequence number or integrity seal, so the numbering and the chain
+   * stay those of the events handed over for delivery.
+   */
+  plainEvent(e: AuditEvent): string {
+    delete e.sequence;
+    e.proxy.instance = this.instance;
+    return serializeEvent(e);
+  }
+
+  /**
    * Any other event (gap, test, integrity): `body` has version, id, kind, time first; sequence is
    * put after id, `proxy: { host, instance }` last, then the seal.
    */
@@ -142,6 +153,9 @@ export class SequencedSink implements AuditSink {
     private readonly stamper: EventStamper,
     private readonly out: StampedHandOver,
     private readonly isActive: () => boolean,
+    /** False while only a live stream wants events: they are then built unnumbered, for `live`. */
+    private readonly isDelivering: () => boolean = isActive,
+    private readonly live: (json: string) => void = () => {},
   ) {
     stamper.handOver = out;
   }
@@ -152,6 +166,16 @@ export class SequencedSink implements AuditSink {
 
   enqueue(event: AuditEvent, timeMs?: number): void {
     if (!this.isActive()) return;
+    if (!this.isDelivering()) {
+      let json: string;
+      try {
+        json = this.stamper.plainEvent(event);
+      } catch {
+        return;
+      }
+      this.live(json);
+      return;
+    }
     let s: Stamped;
     try {
       s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));

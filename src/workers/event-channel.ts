@@ -30,6 +30,8 @@ export const METRICS_MS = 1000;
 export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   /** Set by the primary (ActiveMessage); false = build no events. */
   active: boolean;
+  /** Set by the primary: false while events are for the live stream only (sent unnumbered, seq 0). */
+  delivering: boolean;
   private json = '';
   private times: number[] = [];
   private seqs: number[] = [];
@@ -49,13 +51,25 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     private readonly maxUnsentBytes = DEFAULT_MAX_UNSENT_BYTES,
     /** Numbers (and seals) this worker's events: its own instance. */
     readonly stamper: EventStamper = new EventStamper(),
+    delivering = active,
   ) {
     this.active = active;
+    this.delivering = delivering;
     stamper.handOver = (json, timeMs, seq) => this.add(json, timeMs, seq);
   }
 
   enqueue(event: AuditEvent, timeMs?: number): void {
     if (!this.active || this.closed) return;
+    if (!this.delivering) {
+      let json: string;
+      try {
+        json = this.stamper.plainEvent(event);
+      } catch {
+        return; // not numbered: nothing to declare
+      }
+      this.add(json, timeMs ?? Date.parse(event.time), 0);
+      return;
+    }
     let s: Stamped;
     try {
       s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));
@@ -70,6 +84,7 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   private add(text: string, timeMs: number, seq: number): void {
     // UTF-16 length: a cheap stand-in for the byte size (within 3x), good enough for a bound.
     if (this.unsentBytes + this.json.length + text.length > this.maxUnsentBytes) {
+      if (seq === 0) return; // for the live stream only: not an audit loss
       this.dropped++;
       const r = this.droppedRanges;
       const last = r[r.length - 1];

@@ -32,7 +32,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     else cb?.();
   };
   const channel = new WorkerEventChannel({ send: (m, cb) => process.send!(m, undefined, undefined, cb) }, init.active, undefined,
-    stamperFromConfig(config, config.hostName ?? hostname()));
+    stamperFromConfig(config, config.hostName ?? hostname()), init.deliver ?? init.active);
   let proxy: ProxyServer | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
@@ -57,6 +57,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     if (!isOurMessage(m)) return;
     if (m.t === 'active') {
       channel.active = m.active;
+      channel.delivering = m.deliver;
       send({ t: 'ack', seq: m.seq });
     } else if (m.t === 'stop') {
       void stop(m.deadlineMs, 'primary');
