@@ -61,7 +61,7 @@ export function unavailableControl(reason: string): AuditControl {
   const status: TargetStatus = {
     state: 'disabled', queued: 0, queuedBytes: 0, queueMaxEvents: 0, queueMaxBytes: 0, enqueued: 0, delivered: 0, dropped: 0, droppedByReason: {},
     spooled: 0, spoolBytes: 0, spoolMaxBytes: 0, deadLettered: 0, deadLetteredByReason: {}, retried: 0, inFlight: 0,
-    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [], ack: null,
+    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [], ack: null, refusedRequests: 0,
   };
   const empty = new Registry();
   return {

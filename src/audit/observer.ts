@@ -44,6 +44,7 @@ export class AuditObserver implements RequestObserver {
         const ms = (obs.endMono >= 0 ? obs.endMono : performance.now()) - obs.startMono;
         this.metrics.observe(apiNameOf(obs, this.ctx.virtualHostDomains, this.ctx.hostRules ?? null), obs.statusCode, obs.outcome, ms);
       }
+      this.sink.release?.(obs.auditReservation);
       return;
     }
     let event;
@@ -57,9 +58,10 @@ export class AuditObserver implements RequestObserver {
         this.lastFailureLog = now;
         this.logger.error({ err, failures: this.failures, reqId: obs.id }, 'could not build an audit event');
       }
+      this.sink.release?.(obs.auditReservation);
       return;
     }
     this.metrics?.observe(event.api.name, event.response.statusCode, event.outcome, event.timing.totalMs);
-    this.sink.enqueue(event, obs.startEpochMs);
+    this.sink.enqueue(event, obs.startEpochMs, obs.auditReservation);
   }
 }

@@ -15,6 +15,7 @@
 // (keyId: the first 8 hex digits of SHA-256 of the key) and starting the chain (prev ""). A new key
 // takes effect at the next start: that start's instance begins a new chain with its own such event.
 import type { GapInfo } from '../dispatch/gaps.js';
+import type { RefusalInfo } from '../dispatch/refusals.js';
 import { createHash, createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
@@ -142,7 +143,13 @@ export class EventStamper {
 }
 
 /** What the stamped sink hands events to: the dispatcher (one process) or a worker's channel. */
-export type StampedHandOver = (json: string, timeMs: number, sequence: number, instance: string) => void;
+export type StampedHandOver = (json: string, timeMs: number, sequence: number, instance: string, reservation?: number) => void;
+
+/** Fail-closed admission as the sink's owner provides it: reserve (or count a refusal), release. */
+export interface AdmissionHooks {
+  admit(): number;
+  release(reservation: number): void;
+}
 
 /**
  * The request path's AuditSink in front of the dispatcher: numbers, serialises and seals each event
@@ -153,6 +160,7 @@ export class SequencedSink implements AuditSink {
     private readonly stamper: EventStamper,
     private readonly out: StampedHandOver,
     private readonly isActive: () => boolean,
+    private readonly admission: AdmissionHooks | null = null,
     /** False while only a live stream wants events: they are then built unnumbered, for `live`. */
     private readonly isDelivering: () => boolean = isActive,
     private readonly live: (json: string) => void = () => {},
@@ -160,13 +168,25 @@ export class SequencedSink implements AuditSink {
     stamper.handOver = out;
   }
 
+  admit(): number {
+    return this.admission ? this.admission.admit() : 0;
+  }
+
+  release(reservation: number): void {
+    if (reservation > 0) this.admission?.release(reservation);
+  }
+
   get active(): boolean {
     return this.isActive();
   }
 
-  enqueue(event: AuditEvent, timeMs?: number): void {
-    if (!this.isActive()) return;
+  enqueue(event: AuditEvent, timeMs?: number, reservation = -1): void {
+    if (!this.isActive()) {
+      this.release(reservation);
+      return;
+    }
     if (!this.isDelivering()) {
+      this.release(reservation);
       let json: string;
       try {
         json = this.stamper.plainEvent(event);
@@ -180,9 +200,10 @@ export class SequencedSink implements AuditSink {
     try {
       s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));
     } catch {
+      this.release(reservation);
       return;
     }
-    this.out(s.json, s.timeMs, s.sequence, s.instance);
+    this.out(s.json, s.timeMs, s.sequence, s.instance, reservation);
   }
 }
 
@@ -197,6 +218,17 @@ export function gapEventBuilder(stamper: EventStamper): (info: GapLike) => Stamp
         reason: info.reason, firstTime: new Date(info.firstTime).toISOString(), lastTime: new Date(info.lastTime).toISOString(),
         ...(info.lastSequence !== undefined ? { lastSequence: info.lastSequence } : {}),
       },
+    }, now);
+  };
+}
+
+/** The refused event's template (the dispatcher's `refusedEvent` option, serve --audit-required). */
+export function refusedEventBuilder(stamper: EventStamper): (info: RefusalInfo) => Stamped {
+  return (info) => {
+    const now = Date.now();
+    return stamper.stampObject({
+      version: '1', id: uuidv7(now), kind: 'refused', time: new Date(now).toISOString(),
+      refused: { count: info.count, reason: info.reason, firstTime: new Date(info.firstTime).toISOString(), lastTime: new Date(info.lastTime).toISOString() },
     }, now);
   };
 }

@@ -133,6 +133,8 @@ export function summarize(doc: Record<string, unknown>): string {
     ['dead-lettered', dash(st['deadLettered'])],
     ['last success', dash(st['lastSuccess'])],
     ['last error', st['lastError'] ? `${String(st['lastError'])}${st['lastFailure'] ? ` (at ${String(st['lastFailure'])})` : ''}` : '-'],
+    // serve --audit-required only: requests answered 503 SlowDown for want of room for their event
+    ...(typeof st['refusedRequests'] === 'number' && st['refusedRequests'] > 0 ? [['refused requests', `${st['refusedRequests']} (503 SlowDown, --audit-required)`] as [string, string]] : []),
   ]));
   const ack = st['ack'] as Record<string, unknown> | null | undefined;
   if (ack) {

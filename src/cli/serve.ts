@@ -18,6 +18,7 @@ import { RequestMetrics } from '../admin/metrics.js';
 import { startPrimary } from '../workers/primary.js';
 import { announceAuditLog } from '../config/audit-log-default.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
+import { admissionOf } from '../audit/admission-of.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -52,7 +53,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   const stamper = stamperFromConfig(config, hostName);
   const dispatcher = parts.sink ? null : dispatcherFromConfig(config, logger, hostName, stamper);
   await dispatcher?.start();
-  const sink: AuditSink = parts.sink ?? (dispatcher ? sequencedSink(stamper, dispatcher) : NO_SINK);
+  const sink: AuditSink = parts.sink ?? (dispatcher ? sequencedSink(stamper, dispatcher, config.auditRequired) : NO_SINK);
   const control = dispatcher ?? (isAuditControl(parts.sink) ? parts.sink : unavailableControl('audit delivery is provided by the embedding application'));
   const requestMetrics = parts.metrics instanceof RequestMetrics ? parts.metrics : new RequestMetrics();
   // The saved webhook is back before the S3 listener opens: the first requests are audited too.
@@ -63,7 +64,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: ServerPar
   let proxy: ProxyServer;
   try {
     embedded = config.backend ? null : await startEmbeddedStore(config.dataDir, config.virtualHostDomains, config.hostBucketCname);
-    proxy = await startProxy({ config, backend: config.backend ?? embedded!.origin, logger, observer, gate });
+    proxy = await startProxy({ config, backend: config.backend ?? embedded!.origin, logger, observer, gate, admission: admissionOf(config, sink) });
   } catch (err) {
     // e.g. the port is taken: close what started, so the process ends with the error, not hangs.
     await dispatcher?.close(1000);

@@ -68,6 +68,8 @@ export interface ServeConfig {
   workers: number;
   /** Secret key of the events' HMAC chain (mode 0600 enforced), or null: no integrity field. */
   integrityKeyFile: string | null;
+  /** Fail closed: refuse S3 requests (503 SlowDown) while their audit event could not be kept. */
+  auditRequired: boolean;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9080';
@@ -116,6 +118,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'admin-token', kind: 'string', secret: true, help: 'admin API bearer token; a flag shows in ps: prefer --admin-token-file or S3AP_ADMIN_TOKEN' },
   { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
   { name: 'host-name', kind: 'string', help: 'host name written into events (default: os.hostname())' },
+  { name: 'audit-required', kind: 'boolean', default: false, help: 'fail closed: while an audit event could not be kept (memory queue and spool full, or the spool failing), refuse S3 requests with 503 SlowDown before they reach the backend (counted, and declared by a kind "refused" event); default: fail open' },
   { name: 'integrity-key-file', kind: 'string', arg: 'file', help: 'secret key (file mode 0600) of the HMAC chain over the events (integrity.mac; check with s3-audit-proxy verify --key-file)' },
 ];
 
@@ -178,6 +181,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     hostName: str('host-name'),
     workers: v['workers'] as number,
     integrityKeyFile: str('integrity-key-file'),
+    auditRequired: v['audit-required'] as boolean,
   };
   if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) {
     throw new ConfigError(cfg.tlsCert ? '--tls-key' : '--tls-cert', '--tls-cert and --tls-key go together');

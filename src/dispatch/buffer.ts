@@ -105,6 +105,28 @@ export class EventBuffer {
     return null;
   }
 
+  /**
+   * Fail-closed admission: promises room in memory for one event to come, moving a chunk of memory
+   * to the spool first when memory is full. Returns null (promised) or why there is no room; the
+   * promise is kept by pushReserved() or given back by release().
+   */
+  reserve(): RefusedReason | null {
+    if (this.mq.reserve()) return null;
+    if (this.spoolUsable) this.spill(SPILL_CHUNK_BYTES);
+    return this.mq.reserve() ? null : this.refusedReason();
+  }
+
+  release(): void {
+    this.mq.release();
+  }
+
+  /** Stores an event against its reservation: never refused. */
+  pushReserved(json: Buffer, timeMs: number, bytes: number): void {
+    const wasEmpty = this.mq.length === 0;
+    this.mq.pushReserved(json, timeMs, bytes);
+    if (wasEmpty) this.firstPendingAt = performance.now();
+  }
+
   private refusedReason(): RefusedReason {
     const s = this.spool;
     if (s === null) return 'queue_full';

@@ -2,6 +2,7 @@
 import type { Logger } from '../log.js';
 import type { DriverSettings } from './driver.js';
 import type { GapInfo } from './gaps.js';
+import type { RefusalInfo } from './refusals.js';
 import type { TapOptions } from './tap.js';
 
 /** Event to JSON text. Declared as a method type so that a dispatcher of a narrower event type still
@@ -48,6 +49,11 @@ export interface AuditDispatcherOptions<E extends object = object> {
    * `dataDir/sequence-state.json` (last sequence accepted per instance) and declares crashes.
    */
   gapEvent?: (info: GapInfo) => StampedEvent;
+  /**
+   * Builds a `kind: "refused"` event from requests refused by fail-closed admission
+   * (recordRefused), emitted once there is room again. Without it refusals are counted only.
+   */
+  refusedEvent?: (info: RefusalInfo) => StampedEvent;
   /** The admin test event (sendTestEvent), stamped by the audit side; default: an unsequenced one. */
   testEvent?: () => StampedEvent;
   /** The live tap's bounds (stream clients, bytes buffered per client, ping interval). */

@@ -33,10 +33,17 @@ import { Counter, gauge, Registry, METRIC_PREFIX } from './metrics.js';
 import { DEFAULTS, FILE_SETTINGS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 import { GapTracker, type GapInfo } from './gaps.js';
 import { SequenceState } from './sequence-state.js';
+import { RefusalTracker } from './refusals.js';
 import { EventTap } from './tap.js';
 
 export { DEFAULTS, type AuditDispatcherOptions, type DispatcherCounters, type Serializer, type StampedEvent } from './dispatcher-options.js';
 export type { GapInfo } from './gaps.js';
+export type { RefusalInfo } from './refusals.js';
+
+/** reserve() tokens: which targets hold a slot for the event (bit set), or NOT_RESERVED. */
+export const NOT_RESERVED = -1;
+const WEBHOOK_SLOT = 1;
+const FILE_SLOT = 2;
 
 /** How often pending gaps are looked at when no event arrives to trigger it. */
 const GAP_FLUSH_MS = 200;
@@ -73,6 +80,11 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   private readonly seqState: SequenceState | null;
   private gapTimer: NodeJS.Timeout | null = null;
   private gapsPending = false;
+  /** Requests refused by fail-closed admission (--audit-required), pending a `refused` event. */
+  private readonly refusals: RefusalTracker;
+  private lastRefusedFlush = -Infinity;
+  /** Why the last reserve() found no room. */
+  lastRefusal = '';
   /** Live stream clients (`tail`, the status page): every event is offered to them too. */
   readonly tap: EventTap;
 
@@ -92,6 +104,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     });
     this.seqState = opts.gapEvent ? new SequenceState(opts.dataDir, (err) => this.log.error({ err: err.message }, 'could not write the sequence state')) : null;
     this.webhook = this.makeTarget('webhook', true);
+    this.refusals = new RefusalTracker(this.registry);
     this.tap = new EventTap(opts.tap);
     gauge(this.registry, `${METRIC_PREFIX}stream_clients`, 'Live event stream clients attached (GET /api/v1/events/stream).', () => this.tap.attached);
     const streamDrops = new Counter(this.registry, `${METRIC_PREFIX}stream_events_dropped_total`, 'Events dropped for live stream clients that fell behind (never for the targets).');
@@ -156,8 +169,8 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     }
     this.started = true;
     this.webhook.driver.start();
-    if (this.seqState) {
-      for (const g of await this.seqState.open()) this.webhook.driver.gaps!.carry(g);
+    if (this.seqState) for (const g of await this.seqState.open()) this.webhook.driver.gaps!.carry(g);
+    if (this.seqState || this.opts.refusedEvent) {
       this.gapTimer = setInterval(() => { if (this.gapsPending) this.flushGaps(false); }, GAP_FLUSH_MS);
       this.gapTimer.unref();
     }
@@ -173,11 +186,12 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
    * sequence like any other) and is never refused: past the bounds if need be.
    */
   private flushGaps(force: boolean): void {
-    const make = this.opts.gapEvent;
-    if (!make) return;
     this.gapsPending = false;
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
+    this.flushRefusals(force, w, f);
+    const make = this.opts.gapEvent;
+    if (!make) return;
     for (const t of this.targets()) {
       const g = t.driver.gaps;
       if (!g || !g.pending) continue;
@@ -187,16 +201,37 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
         this.gapsPending = true;
         continue;
       }
-      for (const info of g.take()) this.emitGap(make, info, w, f);
+      for (const info of g.take()) this.emitForced(() => make(info), 'gap', w, f);
     }
   }
 
-  private emitGap(make: (info: GapInfo) => StampedEvent, info: GapInfo, w: boolean, f: Target | null): void {
+  /** Pending refusals become `refused` events once every enabled target has room (or, `force`, at shutdown). */
+  private flushRefusals(force: boolean, w: boolean, f: Target | null): void {
+    const make = this.opts.refusedEvent;
+    if (!make || !this.refusals.pending) return;
+    // at most one refused event per reason per GAP_FLUSH_MS: refusals coalesce meanwhile
+    const now = performance.now();
+    if (!force && now - this.lastRefusedFlush < GAP_FLUSH_MS) {
+      this.gapsPending = true;
+      return;
+    }
+    const room = (t: Target): boolean => t.buffer.spoolUsable || !t.buffer.mq.wouldOverflow(4096);
+    if (!force && ((w && !room(this.webhook)) || (f && !room(f)))) {
+      this.gapsPending = true;
+      return;
+    }
+    if (!w && !f) return; // kept until a target is enabled
+    this.lastRefusedFlush = now;
+    for (const info of this.refusals.take()) this.emitForced(() => make(info), 'refused', w, f);
+  }
+
+  /** Builds one of the dispatcher's own events (gap, refused) and pushes it to every enabled target, past the bounds. */
+  private emitForced(build: () => StampedEvent, what: string, w: boolean, f: Target | null): void {
     let ev: StampedEvent;
     try {
-      ev = make(info);
+      ev = build();
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'could not build a gap event');
+      this.log.error({ err: (err as Error).message }, `could not build a ${what} event`);
       return;
     }
     if (this.tap.attached > 0) this.tap.publish(ev.json);
@@ -298,16 +333,88 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
    * instance when the audit side numbers events (then a loss is declared by number in a gap
    * event). Never blocks, never throws, O(1).
    */
-  enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null): void {
+  enqueueSerialized(json: string, timeMs: number, sequence = -1, instance: string | null = null, reservation = NOT_RESERVED): void {
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
+    if (reservation > 0) this.releaseUnused(reservation, w, f);
     if (this.tap.attached > 0) this.tap.publish(json);
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
-    if (w) this.webhook.driver.push(bytes, timeMs, sequence, instance);
-    if (f) f.driver.push(bytes, timeMs, sequence, instance);
+    if (w) {
+      if (reservation > 0 && (reservation & WEBHOOK_SLOT) !== 0) this.webhook.driver.pushReserved(bytes, timeMs, sequence, instance);
+      else this.webhook.driver.push(bytes, timeMs, sequence, instance);
+    }
+    if (f) {
+      if (reservation > 0 && (reservation & FILE_SLOT) !== 0) f.driver.pushReserved(bytes, timeMs, sequence, instance);
+      else f.driver.push(bytes, timeMs, sequence, instance);
+    }
     if (this.gapsPending && !this.closing) this.flushGaps(false);
+  }
+
+  // ---- fail-closed admission (--audit-required) ---------------------------------------------------
+
+  /**
+   * Promises room for one event in every enabled target, before the request it audits is let
+   * through: a token for enqueueSerialized() (or release()), 0 when no target is enabled (nothing to
+   * keep), or NOT_RESERVED when some target has no room (`lastRefusal` says why; nothing is held).
+   * O(1) unless memory is full (then one spill chunk, as push does).
+   */
+  reserve(): number {
+    let token = 0;
+    if (this.webhook.driver.currentSink !== null) {
+      const why = this.webhook.driver.reserve();
+      if (why !== null) {
+        this.lastRefusal = why;
+        return NOT_RESERVED;
+      }
+      token |= WEBHOOK_SLOT;
+    }
+    const f = this.file;
+    if (f !== null) {
+      const why = f.driver.reserve();
+      if (why !== null) {
+        if (token & WEBHOOK_SLOT) this.webhook.driver.release();
+        this.lastRefusal = why;
+        return NOT_RESERVED;
+      }
+      token |= FILE_SLOT;
+    }
+    return token;
+  }
+
+  /** reserve(), counting a refusal (recordRefused) when there is no room: the request path's one call. */
+  admit(): number {
+    const token = this.reserve();
+    if (token === NOT_RESERVED) this.recordRefused(this.lastRefusal);
+    return token;
+  }
+
+  /** Gives back a reservation whose event will not come. */
+  release(reservation: number): void {
+    if (reservation <= 0) return;
+    if (reservation & WEBHOOK_SLOT) this.webhook.driver.release();
+    if (reservation & FILE_SLOT) this.file?.driver.release();
+  }
+
+  /** Slots of targets disabled since the reservation was made. */
+  private releaseUnused(reservation: number, w: boolean, f: Target | null): void {
+    if (!w && (reservation & WEBHOOK_SLOT)) this.webhook.driver.release();
+    if (!f && (reservation & FILE_SLOT)) this.file?.driver.release();
+  }
+
+  /**
+   * `n` requests refused by admission (here or in a --workers worker) for `reason`: counted now,
+   * declared by a `kind: "refused"` event as soon as there is room.
+   */
+  recordRefused(reason: string, n = 1, firstMs = Date.now(), lastMs = firstMs): void {
+    this.refusals.add(reason, n, firstMs, lastMs);
+    this.gapsPending = true;
+  }
+
+  /** Requests refused by admission so far (all reasons). */
+  get refusedRequests(): number {
+    return this.refusals.total;
   }
 
   /**
@@ -478,6 +585,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       stateHistory: h.history.map((c) => ({ ...c })),
       recentErrors: h.recentErrors.map((e) => ({ ...e })),
       ack: t.driver.ack?.status() ?? null,
+      refusedRequests: this.refusals.total,
     };
   }
 

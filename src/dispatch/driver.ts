@@ -176,6 +176,30 @@ export class Driver {
     else if (!this.batchTimer) this.armBatchTimer(this.limits.maxWaitMs);
   }
 
+  /** Fail-closed admission: promises room for one event (null) or says why there is none. */
+  reserve(): string | null {
+    if (this.closing) return 'closed';
+    return this.buffer.reserve();
+  }
+
+  release(): void {
+    this.buffer.release();
+  }
+
+  /** The event a reserve() promised room for: never refused (kept in memory even while closing). */
+  pushReserved(json: Buffer, timeMs: number, seq = -1, instance: string | null = null): void {
+    if (this.closed) {
+      // only after shutdown has spooled memory: the promise can no longer be kept
+      this.buffer.release();
+      this.push(json, timeMs, seq, instance);
+      return;
+    }
+    this.m.enqueued.inc();
+    this.buffer.pushReserved(json, timeMs, json.length);
+    if (this.closing || !this.health.healthy || this.buffer.memoryHigh || this.buffer.memoryBatchFull(this.limits, this.overhead)) this.schedulePump();
+    else if (!this.batchTimer) this.armBatchTimer(this.limits.maxWaitMs);
+  }
+
   /**
    * A gap event (or another event that must not be lost): pushed past the memory bounds when the
    * buffer refuses it. Counted as enqueued like any event, so that delivered + dropped +

@@ -21,6 +21,8 @@ export class MemoryQueue {
   private head = 0;
   private count = 0;
   private totalBytes = 0;
+  /** Slots promised to events not pushed yet (--audit-required): they count against maxEvents. */
+  private reservedSlots = 0;
 
   constructor(maxEvents: number, maxBytes: number) {
     if (!(maxEvents >= 1) || !(maxBytes >= 1)) throw new RangeError('MemoryQueue: bounds must be >= 1');
@@ -45,9 +47,37 @@ export class MemoryQueue {
     return this.jsonRing.length;
   }
 
+  /** Slots reserved and not yet pushed (or released). */
+  get reserved(): number {
+    return this.reservedSlots;
+  }
+
   /** True when one more event of `bytes` would not fit. */
   wouldOverflow(bytes: number): boolean {
-    return this.count >= this.maxEvents || (this.count > 0 && this.totalBytes + bytes > this.maxBytes);
+    const n = this.count + this.reservedSlots;
+    return n >= this.maxEvents || (n > 0 && this.totalBytes + bytes > this.maxBytes);
+  }
+
+  /**
+   * Promises room for one event to come (fail-closed admission): true when a slot is free by count
+   * and the bytes are not at their bound. The event is later stored by pushReserved(), which cannot
+   * refuse it, or the slot is given back by release().
+   */
+  reserve(): boolean {
+    if (this.count + this.reservedSlots >= this.maxEvents || this.totalBytes >= this.maxBytes) return false;
+    this.reservedSlots++;
+    return true;
+  }
+
+  release(): void {
+    if (this.reservedSlots > 0) this.reservedSlots--;
+  }
+
+  /** Stores the event a reserve() promised room for; may pass the byte bound (by one event at most per slot). */
+  pushReserved(json: EventJson, timeMs: number, bytes: number): void {
+    this.release();
+    if (this.count === this.jsonRing.length) this.grow(true);
+    this.store(json, timeMs, bytes);
   }
 
   /**

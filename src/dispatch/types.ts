@@ -90,6 +90,8 @@ export interface TargetStatus {
   stateHistory: TargetStateChange[];
   /** The last distinct errors (up to 10), oldest first. */
   recentErrors: TargetRecentError[];
+  /** S3 requests refused with 503 SlowDown by --audit-required (no room to keep their event). */
+  refusedRequests: number;
   /** HEC indexer acknowledgement (ack-poller.ts), null while it is off. */
   ack: AckStatus | null;
 }

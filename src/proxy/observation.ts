@@ -117,6 +117,8 @@ export class RequestObservation {
   signatureProblem: string | null = null;
   /** Why the request target or Host could not be read as the backend reads it (a refusal), or null. */
   targetProblem: string | null = null;
+  /** Room promised for this request's event by fail-closed admission (admission.ts); -1: none. */
+  auditReservation = -1;
 
   constructor(id: string, req: ObservedRequest) {
     this.id = id;

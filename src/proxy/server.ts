@@ -19,6 +19,7 @@ import { interpretPolicyFromConfig } from './interpret-policy.js';
 import { expectAgent } from './forward-expect.js';
 import { isEarlyAnswer, isLingering } from './early-answer.js';
 import { endThenDestroy } from './stall-guard.js';
+import { admitOrRefuse, type Admission } from './admission.js';
 
 /** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
 export const ERROR_CAPTURE_LIMIT = 64 * 1024;
@@ -40,6 +41,8 @@ export interface ProxyOptions {
   observer: RequestObserver;
   /** Optional check before forwarding (signature verification); null = forward everything. */
   gate?: RequestGate | null;
+  /** serve --audit-required: room for each request's event is promised before it goes on; null = off. */
+  admission?: Admission | null;
 }
 
 function backendPool(cfg: ServeConfig, origin: string): Pool {
@@ -89,6 +92,7 @@ export function listenerUrl(cfg: ServeConfig, port: number): string {
 export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
   const { config: cfg, logger, observer } = opts;
   const gate = opts.gate ?? null;
+  const admission = opts.admission ?? null;
   const pool = backendPool(cfg, opts.backend);
   const interpretPolicy = interpretPolicyFromConfig(cfg);
   let active = 0;
@@ -161,8 +165,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     // reply (a client that copies a reply's headers into its next signed request would then sign a
     // header the backend never sees). Only the header goes: the server's idle timeout stays.
     (res as unknown as { _keepAliveTimeout: number })._keepAliveTimeout = 0;
+    const reservation = admitOrRefuse(admission, req, res);
+    if (reservation === null) return; // 503 SlowDown: no room to keep its event (--audit-required)
     active++;
     const obs = new RequestObservation(nextRequestId(), req);
+    obs.auditReservation = reservation;
     reading.set(req.socket, { req, res, obs });
     // One reading shared with the backend, or a refusal (src/s3/interpret.ts): absolute-form targets
     // become origin-form (userinfo never survives), ambiguous Hosts and paths are answered here.

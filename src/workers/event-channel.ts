@@ -15,6 +15,7 @@ import { EventStamper, type Stamped } from '../audit/sequence.js';
 import { RequestMetrics } from '../admin/metrics.js';
 import type { AuditSink } from '../audit/sink.js';
 import type { EventsMessage, WorkerToPrimary } from './messages.js';
+import type { WorkerCredits } from './credits.js';
 
 /** The part of `process` (a cluster worker) the channel uses; tests pass their own. */
 export interface IpcPort {
@@ -35,6 +36,8 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   private json = '';
   private times: number[] = [];
   private seqs: number[] = [];
+  /** --audit-required: which events spent a credit (1) or not (0). */
+  private reserved: number[] = [];
   private droppedRanges: Array<[number, number]> = [];
   private readonly metrics = new RequestMetrics();
   private metricsPending = false;
@@ -51,6 +54,8 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     private readonly maxUnsentBytes = DEFAULT_MAX_UNSENT_BYTES,
     /** Numbers (and seals) this worker's events: its own instance. */
     readonly stamper: EventStamper = new EventStamper(),
+    /** --audit-required: credits granted by the primary (credits.ts); null = fail open, no admission. */
+    readonly credits: WorkerCredits | null = null,
     delivering = active,
   ) {
     this.active = active;
@@ -58,9 +63,25 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     stamper.handOver = (json, timeMs, seq) => this.add(json, timeMs, seq);
   }
 
-  enqueue(event: AuditEvent, timeMs?: number): void {
-    if (!this.active || this.closed) return;
+  /** --audit-required: spends a credit (1), or refuses (-1, counted and reported with the next message). */
+  admit(): number {
+    if (this.credits === null || !this.active || !this.delivering || this.closed) return 0;
+    const t = this.credits.spend();
+    if (t < 0) this.armEventTimer();
+    return t;
+  }
+
+  release(reservation: number): void {
+    if (reservation > 0) this.credits?.giveBack();
+  }
+
+  enqueue(event: AuditEvent, timeMs?: number, reservation = -1): void {
+    if (!this.active || this.closed) {
+      this.release(reservation);
+      return;
+    }
     if (!this.delivering) {
+      this.release(reservation);
       let json: string;
       try {
         json = this.stamper.plainEvent(event);
@@ -74,16 +95,18 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     try {
       s = this.stamper.stampEvent(event, timeMs ?? Date.parse(event.time));
     } catch {
+      this.release(reservation);
       this.dropped++;
       this.armEventTimer();
       return;
     }
-    this.add(s.json, s.timeMs, s.sequence);
+    this.add(s.json, s.timeMs, s.sequence, reservation > 0);
   }
 
-  private add(text: string, timeMs: number, seq: number): void {
+  private add(text: string, timeMs: number, seq: number, reserved = false): void {
     // UTF-16 length: a cheap stand-in for the byte size (within 3x), good enough for a bound.
-    if (this.unsentBytes + this.json.length + text.length > this.maxUnsentBytes) {
+    // An event that spent a credit is never dropped here: the primary holds its room.
+    if (!reserved && this.unsentBytes + this.json.length + text.length > this.maxUnsentBytes) {
       if (seq === 0) return; // for the live stream only: not an audit loss
       this.dropped++;
       const r = this.droppedRanges;
@@ -96,6 +119,7 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     this.json = this.times.length === 0 ? text : this.json + '\n' + text;
     this.times.push(timeMs);
     this.seqs.push(seq);
+    if (this.credits !== null) this.reserved.push(reserved ? 1 : 0);
     if (this.times.length >= FLUSH_EVENTS) this.flush();
     else this.armEventTimer();
   }
@@ -138,8 +162,14 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     this.clearTimers();
     const metrics = this.metricsPending ? this.metrics.takeDelta() : null;
     this.metricsPending = false;
-    if (this.times.length === 0 && metrics === null && this.dropped === 0) return;
+    const refused = this.credits?.takeRefusals() ?? null;
+    if (this.times.length === 0 && metrics === null && this.dropped === 0 && refused === null) return;
     const msg: EventsMessage = { t: 'events', json: this.json, times: this.times, metrics, dropped: this.dropped, instance: this.stamper.instance, seqs: this.seqs, droppedRanges: this.droppedRanges };
+    if (this.credits !== null) {
+      msg.reserved = this.reserved;
+      msg.refused = refused;
+      this.reserved = [];
+    }
     const size = this.json.length + this.times.length * 8 + (metrics ? 256 : 0) + 64;
     this.json = '';
     this.times = [];

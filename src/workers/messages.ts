@@ -30,6 +30,10 @@ export interface EventsMessage {
   seqs: number[];
   /** Sequence numbers of the dropped events, as inclusive ranges. */
   droppedRanges: Array<[number, number]>;
+  /** --audit-required only: 1 for each event that spent a credit (CreditsMessage), else 0; in event order. */
+  reserved?: number[];
+  /** --audit-required only: requests refused for want of a credit since the last message. */
+  refused?: { count: number; firstTime: number; lastTime: number } | null;
 }
 
 /** Worker → primary: acknowledges an ActiveMessage (the admin API's reply waits for every worker). */
@@ -45,11 +49,14 @@ export interface ByeMessage { t: 'bye' }
  */
 export interface ActiveMessage { t: 'active'; active: boolean; deliver: boolean; seq: number }
 
+/** Primary → worker (--audit-required): `n` more credits, each room promised for one event (credits.ts). */
+export interface CreditsMessage { t: 'credits'; n: number }
+
 /** Primary → worker: stop accepting, finish in-flight requests, send the last events, exit. */
 export interface StopMessage { t: 'stop'; deadlineMs: number }
 
 export type WorkerToPrimary = EventsMessage | AckMessage | ByeMessage;
-export type PrimaryToWorker = ActiveMessage | StopMessage;
+export type PrimaryToWorker = ActiveMessage | StopMessage | CreditsMessage;
 
 /** Handed to each worker in its environment: what it must know before its first request. */
 export interface WorkerInit {
@@ -65,7 +72,7 @@ export interface WorkerInit {
 /** Not S3AP_*: serve's option parser refuses unknown S3AP_ variables, and this is no setting. */
 export const WORKER_INIT_ENV = 'S3_AUDIT_PROXY_WORKER_INIT';
 
-const TYPES = new Set(['events', 'ack', 'bye', 'active', 'stop']);
+const TYPES = new Set(['events', 'ack', 'bye', 'active', 'stop', 'credits']);
 
 /** A message of ours (the channel may also carry Node's own cluster messages). */
 export function isOurMessage(m: unknown): m is WorkerToPrimary | PrimaryToWorker {

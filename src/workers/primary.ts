@@ -19,6 +19,7 @@ import { startAdminServer, restorePersistedWebhook, type AdminServer } from '../
 import { RequestMetrics } from '../admin/metrics.js';
 import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
+import { creditAllowance, PrimaryCredits } from './credits.js';
 import { announceAuditLog } from '../config/audit-log-default.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
@@ -66,6 +67,8 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   const dispatcher = dispatcherFromConfig(config, logger, hostName, stamper);
   const adminSink = sequencedSink(stamper, dispatcher);
   await dispatcher.start();
+  // --audit-required: workers admit requests on credits granted here (credits.ts)
+  const credits = config.auditRequired ? new PrimaryCredits(dispatcher, creditAllowance(config.queueMaxEvents, config.workers)) : null;
   const requestMetrics = new RequestMetrics();
   const slots = new Map<number, Slot>(); // by cluster worker id
   const poolMetrics = workerPoolMetrics(() => slots.size, () => restarts);
@@ -94,7 +97,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
   // The admin API changes the webhook through this: the reply waits until the workers know.
   const control: AuditControl = {
     webhookConfig: () => dispatcher.webhookConfig(),
-    setWebhook: async (c) => { await dispatcher.setWebhook(c); await syncActive(); },
+    setWebhook: async (c) => { await dispatcher.setWebhook(c); credits?.rebase(); await syncActive(); },
     status: () => dispatcher.status(),
     auditLogStatus: () => dispatcher.auditLogStatus(),
     sendTestEvent: () => dispatcher.sendTestEvent(),
@@ -110,14 +113,16 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
     for (let i = 0; i < times.length; i++) {
       const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
       const seq = seqs[i] ?? -1;
-      if (seq === 0) dispatcher.publishLive(json.slice(start, end)); // built for the live stream only
-      else dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seq, instance);
+      const reservation = credits !== null && m.reserved?.[i] === 1 ? credits.spend(slot.worker) : -1;
+      if (seq === 0) dispatcher.publishLive(json.slice(start, end)); // built for the live stream only (never reserved)
+      else dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seq, instance, reservation);
       start = end + 1;
     }
     if (seqs.length > 0) slot.lastSequence = Math.max(slot.lastSequence, seqs[seqs.length - 1]!);
     slot.instance = instance;
     if (metrics !== null) requestMetrics.merge(metrics);
     if (m.dropped > 0) dispatcher.recordUpstreamDrops('worker_channel_full', m.dropped, instance, m.droppedRanges);
+    credits?.afterMessage(slot.worker, m.refused);
   };
 
   const fork = (): Slot => {
@@ -136,6 +141,10 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
       ]).then(() => undefined),
     };
     slots.set(worker.id, slot);
+    // credits once it listens: its message handler is in place by then
+    if (credits) worker.once('listening', () => credits.attach(worker));
+    // after its last message is read: its unspent credits go back
+    void slot.exited.then(() => credits?.detach(worker));
     worker.on('message', (m: unknown) => {
       if (!isOurMessage(m)) return;
       try {
@@ -244,6 +253,7 @@ async function startLocked(config: ServeConfig, logger: Logger): Promise<Running
         }
         const unsaid = all.filter((s) => s.said !== 'bye').length;
         if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
+        credits?.stop();
         // Events of the last requests are queued by now: deliver what can be, spool the rest.
         await dispatcher.close(Math.max(1000, config.shutdownTimeoutMs - (Date.now() - started)));
         if (embedded) await embedded.close();

@@ -10,6 +10,8 @@ import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { signatureGate } from '../proxy/signature-gate.js';
 import { WorkerEventChannel } from './event-channel.js';
 import { stamperFromConfig } from '../audit/dispatcher-from-config.js';
+import { WorkerCredits } from './credits.js';
+import { admissionOf } from '../audit/admission-of.js';
 import { isOurMessage, WORKER_INIT_ENV, type WorkerInit, type WorkerToPrimary } from './messages.js';
 
 export interface RunningWorker {
@@ -32,7 +34,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     else cb?.();
   };
   const channel = new WorkerEventChannel({ send: (m, cb) => process.send!(m, undefined, undefined, cb) }, init.active, undefined,
-    stamperFromConfig(config, config.hostName ?? hostname()), init.deliver ?? init.active);
+    stamperFromConfig(config, config.hostName ?? hostname()), config.auditRequired ? new WorkerCredits() : null, init.deliver ?? init.active);
   let proxy: ProxyServer | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
@@ -59,6 +61,8 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
       channel.active = m.active;
       channel.delivering = m.deliver;
       send({ t: 'ack', seq: m.seq });
+    } else if (m.t === 'credits') {
+      channel.credits?.grant(m.n);
     } else if (m.t === 'stop') {
       void stop(m.deadlineMs, 'primary');
     }
@@ -82,7 +86,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
   // A worker started after all its siblings died asks for the port they had (for --listen host:0).
   const listen = init.listenPort !== undefined ? { ...config.listen, port: init.listenPort } : config.listen;
   try {
-    proxy = await startProxy({ config: { ...config, listen }, backend: init.backend, logger, observer, gate: signatureGate(config) });
+    proxy = await startProxy({ config: { ...config, listen }, backend: init.backend, logger, observer, gate: signatureGate(config), admission: admissionOf(config, channel) });
   } catch (err) {
     process.exitCode = 1;
     failedToStart = true;
