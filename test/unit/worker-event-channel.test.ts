@@ -2,7 +2,8 @@
 // records every message and calls the send callbacks only when the test says so: events batched for
 // FLUSH_MS (or FLUSH_EVENTS) in one message, request metrics summed and sent without events when
 // auditing is off, the backlog bound and its drop count, drain() waiting for every callback,
-// close(), a port that throws, and events for the live stream only (unnumbered, seq 0). setTimeout is mocked (node:test MockTimers): no real waiting.
+// close(), a port that throws, and events for the live stream only (unnumbered, seq 0). setTimeout is
+// mocked (node:test MockTimers): no real waiting.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
