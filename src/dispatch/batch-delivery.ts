@@ -12,7 +12,8 @@
 // so every event is kept. The next attempt sends the first suspect alone first: accepted, the
 // receiver has changed its mind (suspects cleared, everything sent in order); refused again, the
 // rest of the batch goes on (other suspects skipped), and once something is accepted every suspect
-// is sent alone once more and dead-lettered only if refused again. So an event is never
+// is sent alone once more and dead-lettered only if refused again; with nothing accepted the attempt
+// ends `rejecting` again (the batch is kept, never left unsettled as if done). So an event is never
 // dead-lettered because the receiver refused everything, and a receiver that refuses everything
 // costs about log2(n) + 2 requests per attempt at backoff. A batch of nothing but suspects that has
 // been `rejecting` for REJECTING_BLAME_MS is blamed anyway, so that one bad event right after an
@@ -67,6 +68,7 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
   const confirming = new Set<number>();
   const limit = rejectAfter(b.n);
   let latencyMs: number | null = null;
+  let lastRefusal: string | null = null; // a suspect refused again without proof
   const rejecting = (reason: string): DeliveryFailure => {
     b.rejectingSince ||= Date.now();
     return { kind: 'rejecting', reason: `${reason} (every event refused)`, delayMs: null, latencyMs };
@@ -161,16 +163,24 @@ export async function deliverBatch(b: Batch, sink: Sink, h: DeliveryHooks): Prom
           h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
           h.doubt();
         } else if (wasSuspect) {
-          // refused again, still without proof: it waits; the rest of the batch goes on
+          // refused again, still without proof: it waits (the rest of the batch goes on), unless blamed
+          lastRefusal = d.reason;
+          if (blamed(b)) h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
         } else {
           b.markSuspect(lo);
-          const blame = b.onlySuspectsLeft() && b.rejectingSince > 0 && Date.now() - b.rejectingSince >= REJECTING_BLAME_MS;
-          if (!blame) return rejecting(d.reason);
+          if (!blamed(b)) return rejecting(d.reason);
           h.deadLetter(b, lo, hi, 'invalid_event', r.statusCode, r.reply);
         }
         break;
       }
     }
   }
+  // suspects still waiting (nothing of the batch proved that the receiver takes data): kept, not done
+  if (!b.abandoned && !b.done) return rejecting(lastRefusal ?? 'suspect events refused without proof');
   return null;
+}
+
+/** Nothing but suspects left, and they have kept the target `rejecting` for REJECTING_BLAME_MS. */
+function blamed(b: Batch): boolean {
+  return b.onlySuspectsLeft() && b.rejectingSince > 0 && Date.now() - b.rejectingSince >= REJECTING_BLAME_MS;
 }

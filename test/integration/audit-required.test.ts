@@ -114,7 +114,7 @@ async function verifyReceived(s: Setup, t: { diagnostic(m: string): void }): Pro
 
 test('--audit-required, receiver down during 1,500 PUTs (--queue-max-events 50 --spool-max-bytes 262144): the rest get 503 SlowDown before the backend, every stored object has its event, no gap, the refusals are evented, verify exits 0', { timeout: 240_000 }, async (t) => {
   const s = await setUp(t, []);
-  await s.r.waitForEvents(2, 10_000); // admin enable + CreateBucket
+  await s.r.waitForEvents(2, 30_000); // admin enable + CreateBucket
   await s.r.setMode('down');
   const { ok, slowDown } = await putMany(s, 1500, 'k');
   t.diagnostic(`PUTs: ${ok.size} succeeded, ${slowDown} refused with 503 SlowDown`);
@@ -152,7 +152,7 @@ test('--audit-required, receiver down during 1,500 PUTs (--queue-max-events 50 -
 
 test('--audit-required with a spool that fails to write (EFBIG, ulimit -f): requests are refused with 503 SlowDown, not forwarded unaudited; verify exits 0', { timeout: 180_000 }, async (t) => {
   const s = await setUp(t, ['--spool-max-bytes', '64m'], { fileSizeLimitKiB: 64 });
-  await s.r.waitForEvents(2, 10_000);
+  await s.r.waitForEvents(2, 30_000);
   await s.r.setMode('down');
   const { ok, slowDown } = await putMany(s, 600, 'e');
   t.diagnostic(`PUTs: ${ok.size} succeeded, ${slowDown} refused with 503 SlowDown`);
@@ -176,7 +176,7 @@ test('--audit-required with a spool that fails to write (EFBIG, ulimit -f): requ
 
 test('--audit-required --workers 2: workers admit on credits granted by the primary; refused requests get 503 SlowDown, every stored object has its event, no gap, verify exits 0', { timeout: 240_000 }, async (t) => {
   const s = await setUp(t, ['--workers', '2']);
-  await s.r.waitForEvents(2, 10_000);
+  await s.r.waitForEvents(2, 30_000);
   await s.r.setMode('down');
   const { ok, slowDown } = await putMany(s, 1500, 'w');
   t.diagnostic(`PUTs: ${ok.size} succeeded, ${slowDown} refused with 503 SlowDown`);
