@@ -13,10 +13,14 @@ export function stamperFromConfig(config: ServeConfig, hostName: string): EventS
   return new EventStamper(config.integrityKeyFile ? readIntegrityKey(config.integrityKeyFile) : null, { hostName });
 }
 
-/** The request path's sink: events numbered and sealed by `stamper`, handed to `dispatcher`. */
+/**
+ * The request path's sink: events numbered and sealed by `stamper`, handed to `dispatcher`; while only
+ * a live stream wants events, unnumbered and for the stream only.
+ */
 export function sequencedSink(stamper: EventStamper, dispatcher: AuditDispatcher<AuditEvent>, auditRequired = false): AuditSink {
   const admission = auditRequired ? { admit: () => dispatcher.admit(), release: (r: number) => dispatcher.release(r) } : null;
-  return new SequencedSink(stamper, (json, timeMs, seq, inst, r) => dispatcher.enqueueSerialized(json, timeMs, seq, inst, r), () => dispatcher.active, admission);
+  return new SequencedSink(stamper, (json, timeMs, seq, inst, r) => dispatcher.enqueueSerialized(json, timeMs, seq, inst, r), () => dispatcher.active, admission,
+    () => dispatcher.delivering, (json) => dispatcher.publishLive(json));
 }
 
 export function dispatcherFromConfig(config: ServeConfig, logger: Logger, hostName: string, stamper: EventStamper | null = null): AuditDispatcher<AuditEvent> {

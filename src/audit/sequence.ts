@@ -107,6 +107,17 @@ export class EventStamper {
   }
 
   /**
+   * An audit event built for the live stream only (no target enabled): serialised with the
+   * instance but without a sequence number or integrity seal, so the numbering and the chain
+   * stay those of the events handed over for delivery.
+   */
+  plainEvent(e: AuditEvent): string {
+    delete e.sequence;
+    e.proxy.instance = this.instance;
+    return serializeEvent(e);
+  }
+
+  /**
    * Any other event (gap, test, integrity): `body` has version, id, kind, time first; sequence is
    * put after id, `proxy: { host, instance }` last, then the seal.
    */
@@ -150,6 +161,9 @@ export class SequencedSink implements AuditSink {
     private readonly out: StampedHandOver,
     private readonly isActive: () => boolean,
     private readonly admission: AdmissionHooks | null = null,
+    /** False while only a live stream wants events: they are then built unnumbered, for `live`. */
+    private readonly isDelivering: () => boolean = isActive,
+    private readonly live: (json: string) => void = () => {},
   ) {
     stamper.handOver = out;
   }
@@ -169,6 +183,17 @@ export class SequencedSink implements AuditSink {
   enqueue(event: AuditEvent, timeMs?: number, reservation = -1): void {
     if (!this.isActive()) {
       this.release(reservation);
+      return;
+    }
+    if (!this.isDelivering()) {
+      this.release(reservation);
+      let json: string;
+      try {
+        json = this.stamper.plainEvent(event);
+      } catch {
+        return;
+      }
+      this.live(json);
       return;
     }
     let s: Stamped;

@@ -298,6 +298,20 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     return this.webhook.driver.currentSink !== null || this.file !== null || this.tap.attached > 0;
   }
 
+  /**
+   * True when events go to a target (the webhook or the local audit log). When only a live stream
+   * wants events (`active` but not `delivering`), the audit side builds them unnumbered and hands
+   * them to publishLive: sequence numbers count events handed over for delivery, without holes.
+   */
+  get delivering(): boolean {
+    return this.webhook.driver.currentSink !== null || this.file !== null;
+  }
+
+  /** An event built for the live stream only (no sequence number): never reaches a target. */
+  publishLive(json: string): void {
+    if (this.tap.attached > 0) this.tap.publish(json);
+  }
+
   /** Serialises with the `serialize` option, then enqueueSerialized(). Never blocks, never throws. */
   enqueue(event: E, timeMs?: number): void {
     if (!this.active) return;

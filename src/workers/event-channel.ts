@@ -31,6 +31,8 @@ export const METRICS_MS = 1000;
 export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   /** Set by the primary (ActiveMessage); false = build no events. */
   active: boolean;
+  /** Set by the primary: false while events are for the live stream only (sent unnumbered, seq 0). */
+  delivering: boolean;
   private json = '';
   private times: number[] = [];
   private seqs: number[] = [];
@@ -54,14 +56,16 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     readonly stamper: EventStamper = new EventStamper(),
     /** --audit-required: credits granted by the primary (credits.ts); null = fail open, no admission. */
     readonly credits: WorkerCredits | null = null,
+    delivering = active,
   ) {
     this.active = active;
+    this.delivering = delivering;
     stamper.handOver = (json, timeMs, seq) => this.add(json, timeMs, seq);
   }
 
   /** --audit-required: spends a credit (1), or refuses (-1, counted and reported with the next message). */
   admit(): number {
-    if (this.credits === null || !this.active || this.closed) return 0;
+    if (this.credits === null || !this.active || !this.delivering || this.closed) return 0;
     const t = this.credits.spend();
     if (t < 0) this.armEventTimer();
     return t;
@@ -74,6 +78,17 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
   enqueue(event: AuditEvent, timeMs?: number, reservation = -1): void {
     if (!this.active || this.closed) {
       this.release(reservation);
+      return;
+    }
+    if (!this.delivering) {
+      this.release(reservation);
+      let json: string;
+      try {
+        json = this.stamper.plainEvent(event);
+      } catch {
+        return; // not numbered: nothing to declare
+      }
+      this.add(json, timeMs ?? Date.parse(event.time), 0);
       return;
     }
     let s: Stamped;
@@ -92,6 +107,7 @@ export class WorkerEventChannel implements AuditSink, RequestMetricsSink {
     // UTF-16 length: a cheap stand-in for the byte size (within 3x), good enough for a bound.
     // An event that spent a credit is never dropped here: the primary holds its room.
     if (!reserved && this.unsentBytes + this.json.length + text.length > this.maxUnsentBytes) {
+      if (seq === 0) return; // for the live stream only: not an audit loss
       this.dropped++;
       const r = this.droppedRanges;
       const last = r[r.length - 1];

@@ -21,7 +21,11 @@ export interface EventsMessage {
   metrics: RequestMetricsDelta | null;
   /** Events the worker dropped since its last message because the channel was backlogged. */
   dropped: number;
-  /** The worker's instance (events are numbered per worker) and each event's sequence number. */
+  /**
+   * The worker's instance (events are numbered per worker) and each event's sequence number; 0 for
+   * an event built while only a live stream wanted events (unnumbered: the primary shows it to the
+   * stream and never hands it to a target, even one enabled since).
+   */
   instance: string;
   seqs: number[];
   /** Sequence numbers of the dropped events, as inclusive ranges. */
@@ -38,8 +42,12 @@ export interface AckMessage { t: 'ack'; seq: number }
 /** Worker → primary: everything is sent; the worker exits next. */
 export interface ByeMessage { t: 'bye' }
 
-/** Primary → worker: whether any audit target is enabled (workers build no events otherwise). */
-export interface ActiveMessage { t: 'active'; active: boolean; seq: number }
+/**
+ * Primary → worker: whether events are wanted at all (a target is enabled or a live stream is
+ * attached; workers build no events otherwise) and whether they are for delivery (a target is
+ * enabled: numbered and sealed) or for the live stream only (unnumbered).
+ */
+export interface ActiveMessage { t: 'active'; active: boolean; deliver: boolean; seq: number }
 
 /** Primary → worker (--audit-required): `n` more credits, each room promised for one event (credits.ts). */
 export interface CreditsMessage { t: 'credits'; n: number }
@@ -56,6 +64,7 @@ export interface WorkerInit {
   backend: string;
   /** Audit state at fork time; later changes arrive as ActiveMessage. */
   active: boolean;
+  deliver: boolean;
   /** Set only for a worker started when none of its siblings is left: the port they listened on. */
   listenPort?: number;
 }

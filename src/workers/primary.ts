@@ -80,7 +80,7 @@ function workersFront(core: Core): WorkersFront {
   /** Tells every worker whether to build events, and waits (bounded) until each has it. */
   const syncActive = async (): Promise<void> => {
     const seq = ++activeSeq;
-    broadcast({ t: 'active', active: dispatcher.active, seq });
+    broadcast({ t: 'active', active: dispatcher.active, deliver: dispatcher.delivering, seq });
     const waits = [...slots.values()].filter((s) => s.worker.isConnected() && s.ackedSeq < seq)
       .map((s) => new Promise<void>((resolve) => s.ackWaiters.push({ seq, resolve })));
     let timer: NodeJS.Timeout | undefined;
@@ -104,8 +104,10 @@ function workersFront(core: Core): WorkersFront {
     let start = 0;
     for (let i = 0; i < times.length; i++) {
       const end = i === times.length - 1 ? json.length : json.indexOf('\n', start);
+      const seq = seqs[i] ?? -1;
       const reservation = credits !== null && m.reserved?.[i] === 1 ? credits.spend(slot.worker) : -1;
-      dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seqs[i] ?? -1, instance, reservation);
+      if (seq === 0) dispatcher.publishLive(json.slice(start, end)); // built for the live stream only (never reserved)
+      else dispatcher.enqueueSerialized(json.slice(start, end), times[i]!, seq, instance, reservation);
       start = end + 1;
     }
     if (seqs.length > 0) slot.lastSequence = Math.max(slot.lastSequence, seqs[seqs.length - 1]!);
@@ -120,7 +122,7 @@ function workersFront(core: Core): WorkersFront {
     // port: a new worker asks what its siblings asked (port 0 included); only when none is left
     // does it ask for the port they had, so that the proxy's address does not change.
     const alone = slots.size === 0 && listenPort !== undefined;
-    const init: WorkerInit = { backend, active: dispatcher.active, ...(alone ? { listenPort } : {}) };
+    const init: WorkerInit = { backend, active: dispatcher.active, deliver: dispatcher.delivering, ...(alone ? { listenPort } : {}) };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     const slot: Slot = {
       worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing', instance: null, lastSequence: 0,

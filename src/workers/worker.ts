@@ -34,7 +34,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     else cb?.();
   };
   const channel = new WorkerEventChannel({ send: (m, cb) => process.send!(m, undefined, undefined, cb) }, init.active, undefined,
-    stamperFromConfig(config, config.hostName ?? hostname()), config.auditRequired ? new WorkerCredits() : null);
+    stamperFromConfig(config, config.hostName ?? hostname()), config.auditRequired ? new WorkerCredits() : null, init.deliver ?? init.active);
   let proxy: ProxyServer | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => { resolveDone = r; });
@@ -59,6 +59,7 @@ export async function startWorker(config: ServeConfig, logger: Logger, init: Wor
     if (!isOurMessage(m)) return;
     if (m.t === 'active') {
       channel.active = m.active;
+      channel.delivering = m.deliver;
       send({ t: 'ack', seq: m.seq });
     } else if (m.t === 'credits') {
       channel.credits?.grant(m.n);

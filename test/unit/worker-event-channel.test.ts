@@ -2,7 +2,8 @@
 // records every message and calls the send callbacks only when the test says so: events batched for
 // FLUSH_MS (or FLUSH_EVENTS) in one message, request metrics summed and sent without events when
 // auditing is off, the backlog bound and its drop count, drain() waiting for every callback,
-// close(), and a port that throws. setTimeout is mocked (node:test MockTimers): no real waiting.
+// close(), a port that throws, and events for the live stream only (unnumbered, seq 0). setTimeout is
+// mocked (node:test MockTimers): no real waiting.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -373,4 +374,34 @@ test('a port whose send throws (the primary is gone) makes neither enqueue nor d
   assert.equal(port.events.length, 1);
   assert.deepEqual(port.events[0]!.times, [6]);
   assert.equal(port.events[0]!.dropped, 0);
+});
+
+test('for the live stream only (delivering false): events travel unnumbered with seq 0, take no number, and are never counted as drops', async (t) => {
+  const clock = mockClock(t);
+  const port = new FakePort();
+  const ch = new WorkerEventChannel(port, true, undefined, undefined, null, false);
+  ch.enqueue(s3Event('GET', '/b/live1'));
+  ch.enqueue(s3Event('GET', '/b/live2'));
+  clock.tick(FLUSH_MS);
+  const live = port.events[0]!;
+  assert.deepEqual(live.seqs, [0, 0]);
+  for (const e of eventsOf(live) as Array<Record<string, any>>) {
+    assert.equal(e['sequence'], undefined);
+    assert.equal(e['integrity'], undefined);
+    assert.equal(e['proxy']['instance'], ch.stamper.instance);
+  }
+  assert.equal(ch.stamper.lastSequence, 0, 'no number used up');
+  // The primary enables a target: the next event is number 1.
+  ch.delivering = true;
+  ch.enqueue(s3Event('GET', '/b/delivered'));
+  clock.tick(FLUSH_MS);
+  assert.deepEqual(port.events[1]!.seqs, [1]);
+  assert.equal((eventsOf(port.events[1]!)[0] as Record<string, unknown>)['sequence'], 1);
+
+  // A full channel drops a stream-only event silently (not an audit loss: no number, no gap).
+  const tight = new FakePort();
+  const small = new WorkerEventChannel(tight, true, 10, undefined, null, false);
+  small.enqueue(s3Event('GET', '/b/too-big'));
+  clock.tick(FLUSH_MS);
+  assert.equal(tight.messages.length, 0, 'nothing sent, no drop reported');
 });
