@@ -45,6 +45,8 @@ export const NOT_RESERVED = -1;
 const WEBHOOK_SLOT = 1;
 const FILE_SLOT = 2;
 
+/** Gap reason for numbered events the webhook did not get because it was disabled at the time. */
+export const WEBHOOK_DISABLED = 'webhook_disabled';
 /** How often pending gaps are looked at when no event arrives to trigger it. */
 const GAP_FLUSH_MS = 200;
 
@@ -226,6 +228,16 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
   }
 
   /** Builds one of the dispatcher's own events (gap, refused) and pushes it to every enabled target, past the bounds. */
+  /**
+   * A numbered event the webhook does not get because it is disabled (it went to the audit log
+   * only, or reached the `--workers` primary just after a disable): declared to the webhook as a gap
+   * (`webhook_disabled`) once it is enabled, so its receiver's trail still accounts for every number.
+   * Not a drop: no drop counter moves. Contiguous numbers coalesce into one range.
+   */
+  private notSentToWebhook(sequence: number, instance: string | null, timeMs: number): void {
+    if (sequence >= 1 && instance !== null) this.webhook.driver.gaps?.lost(WEBHOOK_DISABLED, 1, sequence, instance, timeMs);
+  }
+
   private emitForced(build: () => StampedEvent, what: string, w: boolean, f: Target | null): void {
     let ev: StampedEvent;
     try {
@@ -235,6 +247,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       return;
     }
     if (this.tap.attached > 0) this.tap.publish(ev.json);
+    if (!w) this.notSentToWebhook(ev.sequence, ev.instance, ev.timeMs);
     const bytes = this.slab.encode(ev.json);
     this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
     if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
@@ -284,6 +297,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const targets = this.targets();
     await Promise.all(targets.map((t) => t.driver.close(deadline)));
     // What was lost from here on (no room at shutdown, enqueued after close) is declared by the next run.
+    // Numbers the webhook never got while it stayed disabled to the end: nothing after them reaches
+    // its receiver from this instance, so there is nothing to declare (and nothing to carry over).
+    if (this.webhook.driver.currentSink === null) this.webhook.driver.gaps?.forget(WEBHOOK_DISABLED);
     if (this.seqState) await this.seqState.close(targets.flatMap((t) => t.driver.gaps?.take() ?? []));
     await Promise.all([...targets.map((t) => t.driver.currentSink?.destroy()), ...[...this.oldSinks].map((o) => o.destroy())]);
     await Promise.all(targets.map((t) => t.spool?.close()));
@@ -338,6 +354,7 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const f = this.file;
     if (reservation > 0) this.releaseUnused(reservation, w, f);
     if (this.tap.attached > 0) this.tap.publish(json);
+    if (!w) this.notSentToWebhook(sequence, instance, timeMs);
     if (!w && !f) return;
     const bytes = this.slab.encode(json);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);

@@ -144,6 +144,12 @@ export class GapTracker {
     this.onPending();
   }
 
+  /** Forgets the pending records of one reason (not the carried ones). */
+  forget(reason: string): void {
+    for (const [key, rec] of this.records) if (rec.reason === reason) this.records.delete(key);
+    this.last = null;
+  }
+
   /** Everything pending, oldest records first; the tracker is empty afterwards. */
   take(): GapInfo[] {
     const out = this.carried.splice(0);
