@@ -4,29 +4,22 @@
 // backend has its event (no gap), the refusals are declared by `refused` events, `verify` exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
-import { adminCall, CLI_MAIN } from '../helpers/admin.js';
+import { adminCall } from '../helpers/admin.js';
 import { startBackend, bucketName, type TestBackend } from '../helpers/backend.js';
 import { startHecReceiver, type HecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy, type ChildProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
+import { verifyCli } from '../helpers/verify-cli.js';
 
 const HEC_TOKEN = 'audit-required-hec-token';
 const ADMIN_TOKEN = 'audit-required-admin-token';
 
 interface Ev { kind: string; sequence?: number; api?: { name: string; object: string | null }; response?: { statusCode: number }; refused?: { count: number; reason: string; firstTime: string; lastTime: string } }
 
-function verifyCli(file: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_MAIN, 'verify', file], (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string): Promise<void> {
   const end = Date.now() + ms;
@@ -106,7 +99,7 @@ async function storedKeys(s: Setup, prefix: string): Promise<Set<string>> {
 async function verifyReceived(s: Setup, t: { diagnostic(m: string): void }): Promise<string> {
   const file = join(s.dir, 'received.ndjson');
   writeFileSync(file, s.r.envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const v = await verifyCli(file);
+  const v = await verifyCli([file]);
   t.diagnostic(v.out);
   assert.equal(v.code, 0, v.out);
   return v.out;

@@ -14,17 +14,11 @@ import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { startInProcessProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
 import { projectRoot } from '../../src/paths.js';
+import { verifyCli } from '../helpers/verify-cli.js';
 
 const TOKEN = 'seq-gaps-hec-token';
 const MAIN = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 
-function verifyCli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, 'verify', ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
 async function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
   const end = Date.now() + ms;

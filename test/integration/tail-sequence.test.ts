@@ -10,28 +10,21 @@
 // No timing decides a pass: every wait is for a condition, with a generous deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { adminCall, CLI_MAIN, waitUntil } from '../helpers/admin.js';
+import { adminCall, waitUntil } from '../helpers/admin.js';
 import { bucketName, startBackend } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { spawnProxy, tempDir } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
+import { verifyCli } from '../helpers/verify-cli.js';
 
 type Rec = Record<string, any>;
 const HEC_TOKEN = randomUUID().toUpperCase();
 
-function verifyCli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_MAIN, 'verify', ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
 /** The stream's lines as they come; `ended` resolves when the proxy ends the stream. */
 function openStream(adminUrl: string, token: string): Promise<{ lines: Rec[]; ended: Promise<void>; close(): void }> {

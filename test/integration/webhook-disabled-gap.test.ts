@@ -5,7 +5,6 @@
 // `verify` over the audit log, which got everything, exits 0 too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,18 +14,10 @@ import { startBackend, bucketName } from '../helpers/backend.js';
 import { startHecReceiver } from '../helpers/hec-receiver.js';
 import { startInProcessProxy } from '../helpers/proxy.js';
 import { s3Client } from '../helpers/s3.js';
-import { projectRoot } from '../../src/paths.js';
+import { verifyCli } from '../helpers/verify-cli.js';
 
 const TOKEN = 'webhook-disabled-gap-token';
-const MAIN = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 
-function verifyCli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, 'verify', ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
 interface Ev { kind: string; sequence?: number; gap?: { reason: string; count: number; ranges: number[][] } }
 
