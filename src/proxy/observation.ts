@@ -142,9 +142,19 @@ export class RequestObservation {
   responseHeader(name: string): string | null {
     const h = this.responseHeaders;
     if (!h) return null;
-    for (let i = 0; i < h.length; i += 2) if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) return h[i + 1]!;
+    for (let i = 0; i < h.length; i += 2) if (sameName(h[i]!, name)) return h[i + 1]!;
     return null;
   }
+}
+
+/** raw.toLowerCase() === lower for an ASCII `lower`, without making the lower-case copy (3 lookups per event). */
+function sameName(raw: string, lower: string): boolean {
+  if (raw.length !== lower.length) return false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Consumer of finished observations (the audit event builder). */
