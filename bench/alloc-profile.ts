@@ -96,14 +96,35 @@ try {
   const sink = await startSink(NODE, join(ROOT, 'dist'), 'alloc-hec-token');
   children.push(sink.child);
   const sampler = join(ROOT, 'dist', 'bench', 'lib', 'alloc-sampler.js');
+  // PROMOTED=1: only objects the scavenger did not collect (promoted to the old generation, or still live).
+  writeFileSync(join(os.tmpdir(), 's3ap-alloc-options.json'), JSON.stringify({ promotedOnly: process.env['PROMOTED'] === '1' }));
+  // GC_TRACE=1: no sampler; --trace-gc instead, and the collections of the measured run counted.
+  const trace = process.env['GC_TRACE'] === '1';
+  const extra = (process.env['EXTRA_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
   const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: 'alloc-hec-token', adminToken: 'alloc-admin', register: (c) => { children.push(c); }, log },
-    mode === 'on' ? 'webhook' : 'off', backend.url, ['--import', sampler]);
+    mode === 'on' ? 'webhook' : 'off', backend.url, [...extra, ...(trace ? ['--trace-gc'] : ['--import', sampler])]);
   const script = method === 'GET' ? writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0) : writeWrkScript(WORK, 'put', 'PUT', '/bench/put/obj-4k', 4096);
   await runWrk('wrk', p.url, script, 32, 3); // warm-up: optimised code before sampling
-  process.kill(p.pid, 'SIGUSR2');
+  if (!trace) process.kill(p.pid, 'SIGUSR2');
+  const line0 = p.child.lines.length;
   const cpu0 = cpuSeconds(p.pid);
   const w = await runWrk('wrk', p.url, script, conns, seconds);
   const cpu = cpuSeconds(p.pid) - cpu0;
+  if (trace) {
+    const gc = p.child.lines.slice(line0).filter((l) => / ms: (Scavenge|Mark-Compact|Mark-sweep|Minor)/.test(l));
+    const kinds = new Map<string, { n: number; ms: number }>();
+    for (const l of gc) {
+      const kind = / ms: ([A-Za-z-]+)/.exec(l)![1]!;
+      const pause = Number(/MB, ([\d.]+) \//.exec(l)?.[1] ?? 0);
+      const k = kinds.get(kind) ?? { n: 0, ms: 0 };
+      k.n++; k.ms += pause;
+      kinds.set(kind, k);
+    }
+    const per = [...kinds].map(([k, v]) => `${k}: ${v.n} (${(v.n * 1000 / w.requests).toFixed(2)} per 1000 requests, ${(v.ms * 1000 / w.requests).toFixed(2)} µs pause per request)`).join('; ');
+    process.stdout.write(`GC during ${w.requests} requests (${Math.round(w.rps)} req/s, CPU ${(cpu / w.requests * 1e6).toFixed(1)} µs per request): ${per}\nlast: ${gc.at(-1) ?? '-'}\n`);
+    await p.stop();
+    process.exit(0);
+  }
   process.kill(p.pid, 'SIGUSR2');
   const file = join(os.tmpdir(), `s3ap-alloc-${p.pid}.heapprofile`);
   for (let i = 0; i < 200 && !existsSync(file); i++) await sleep(50);

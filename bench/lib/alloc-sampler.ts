@@ -5,19 +5,23 @@
 // <tmpdir>/s3ap-alloc-<pid>.heapprofile and stops. Sizes in the profile are V8's estimates of all
 // bytes allocated (samples scaled by their probability), not of live bytes.
 import { Session } from 'node:inspector';
-import { renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const session = new Session();
 session.connect();
 let sampling = false;
-const interval = Number(process.env['ALLOC_SAMPLE_BYTES'] ?? 2048);
+// The runner's options (the proxy is started with a minimal environment): <tmpdir>/s3ap-alloc-options.json,
+// { "promotedOnly": true } leaves out what the scavenger collected: what was promoted, then died.
+let promotedOnly = false;
+try { promotedOnly = (JSON.parse(readFileSync(join(tmpdir(), 's3ap-alloc-options.json'), 'utf8')) as { promotedOnly?: boolean }).promotedOnly === true; } catch { /* defaults */ }
+const interval = 2048;
 
 process.on('SIGUSR2', () => {
   if (!sampling) {
     sampling = true;
-    session.post('HeapProfiler.startSampling', { samplingInterval: interval, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+    session.post('HeapProfiler.startSampling', { samplingInterval: interval, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !promotedOnly } as object);
     return;
   }
   sampling = false;
