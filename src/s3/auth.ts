@@ -297,6 +297,21 @@ function sigv2Query(q: AuthQuery): AuthInfo {
 }
 
 /**
+ * value.slice(0, 22).toUpperCase().startsWith(prefix) for an upper-case ASCII prefix of at most 22
+ * characters, without the two copies; a non-ASCII character (whose upper case may be longer) takes
+ * that exact expression.
+ */
+function startsWithUpper(value: string, prefix: string): boolean {
+  if (value.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return value.slice(0, SIGV4A_ALGORITHM.length).toUpperCase().startsWith(prefix);
+    if ((c >= 0x61 && c <= 0x7a ? c - 32 : c) !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
  * Parses the request's authentication. Pass the parsed query (parseTarget().query) to avoid
  * parsing it twice. Never throws.
  */
@@ -310,10 +325,9 @@ export function parseAuth(input: S3RequestInput, query?: Map<string, string>): A
 
     let a: AuthInfo;
     if (authorization !== undefined && authorization.length > 0) {
-      const upper = authorization.slice(0, SIGV4A_ALGORITHM.length).toUpperCase();
-      if (upper.startsWith(SIGV4_ALGORITHM) || upper === SIGV4A_ALGORITHM) {
+      if (startsWithUpper(authorization, SIGV4_ALGORITHM) || startsWithUpper(authorization, SIGV4A_ALGORITHM)) {
         a = sigv4Header(authorization, headers);
-      } else if (upper.startsWith('AWS ')) {
+      } else if (startsWithUpper(authorization, 'AWS ')) {
         a = sigv2Header(authorization, headers);
       } else {
         a = base('anonymous');
