@@ -120,6 +120,14 @@ try {
       k.n++; k.ms += pause;
       kinds.set(kind, k);
     }
+    // With EXTRA_NODE_FLAGS=--trace-gc-nvp: bytes promoted by scavenges and allocated, per request.
+    const nvp = p.child.lines.slice(line0).filter((l) => l.includes('promoted='));
+    const sum = (re: RegExp): number => nvp.reduce((acc, l) => acc + Number(re.exec(l)?.[1] ?? 0), 0);
+    if (nvp.length) {
+      const kindsNvp = nvp.map((l) => / gc=(\w+)/.exec(l)?.[1] ?? '?').join('');
+      process.stdout.write(`nvp: ${nvp.length} collections (${kindsNvp.replace(/(.)\1*/g, (m) => m[0] + m.length + ' ')}), promoted ${(sum(/ promoted=(\d+)/) / w.requests).toFixed(0)} B/request, ` +
+        `allocated ${(sum(/ allocated=(\d+)/) / w.requests).toFixed(0)} B/request\n`);
+    }
     const per = [...kinds].map(([k, v]) => `${k}: ${v.n} (${(v.n * 1000 / w.requests).toFixed(2)} per 1000 requests, ${(v.ms * 1000 / w.requests).toFixed(2)} µs pause per request)`).join('; ');
     process.stdout.write(`GC during ${w.requests} requests (${Math.round(w.rps)} req/s, CPU ${(cpu / w.requests * 1e6).toFixed(1)} µs per request): ${per}\nlast: ${gc.at(-1) ?? '-'}\n`);
     await p.stop();
