@@ -6,12 +6,11 @@
 // including its callees (inclusive), and writes bench/results/alloc-<mode>-<method>.md unless
 // PROFILE_OUT_DIR says elsewhere. A different [dist dir] profiles another build (before/after).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { projectRoot } from '../src/paths.js';
-import { backendConfig, startNginx } from './lib/nginx.js';
-import { freePort, sleep, which, cpuSeconds, type Child } from './lib/proc.js';
+import { startProfileBackend } from './lib/nginx.js';
+import { sleep, cpuSeconds, type Child } from './lib/proc.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { startS3ap } from './lib/s3ap.js';
 import { startSink } from './lib/sink.js';
@@ -36,14 +35,14 @@ const short = (f: Frame): string => {
   return `${f.functionName || '(anonymous)'} ${file}${file ? ':' + (f.lineNumber + 1) : ''}`;
 };
 
-function summarise(root: HeapNode, requests: number, top = 45): string {
-  const self = new Map<string, number>();
-  const incl = new Map<string, number>();
-  let total = 0;
+/**
+ * Adds the bytes under `root` to `incl` by function (a function counted once per call path, so
+ * recursion does not count twice) and, when given, each node's own bytes to `self`; returns the total.
+ */
+function tally(root: HeapNode, incl: Map<string, number>, self: Map<string, number> | null): number {
   const walk = (n: HeapNode, onPath: Set<string>): number => {
     const k = short(n.callFrame);
-    self.set(k, (self.get(k) ?? 0) + n.selfSize);
-    total += n.selfSize;
+    if (self !== null) self.set(k, (self.get(k) ?? 0) + n.selfSize);
     let sum = n.selfSize;
     const fresh = !onPath.has(k);
     if (fresh) onPath.add(k);
@@ -51,7 +50,13 @@ function summarise(root: HeapNode, requests: number, top = 45): string {
     if (fresh) { onPath.delete(k); incl.set(k, (incl.get(k) ?? 0) + sum); }
     return sum;
   };
-  walk(root, new Set());
+  return walk(root, new Set());
+}
+
+function summarise(root: HeapNode, requests: number, top = 45): string {
+  const self = new Map<string, number>();
+  const incl = new Map<string, number>();
+  const total = tally(root, incl, self);
   const per = (b: number): string => (b / requests).toFixed(0);
   const table = (m: Map<string, number>): string => [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, v]) => `| ${per(v)} | ${(100 * v / total).toFixed(1)} % | \`${k}\` |`).join('\n');
@@ -61,17 +66,8 @@ function summarise(root: HeapNode, requests: number, top = 45): string {
   for (const name of focus) {
     const sub = new Map<string, number>();
     let subTotal = 0;
-    const inner = (n: HeapNode, onPath: Set<string>): number => {
-      const k = short(n.callFrame);
-      let sum = n.selfSize;
-      const fresh = !onPath.has(k);
-      if (fresh) onPath.add(k);
-      for (const c of n.children) sum += inner(c, onPath);
-      if (fresh) { onPath.delete(k); sub.set(k, (sub.get(k) ?? 0) + sum); }
-      return sum;
-    };
     const find = (n: HeapNode): void => {
-      if (n.callFrame.functionName === name) { subTotal += inner(n, new Set()); return; }
+      if (n.callFrame.functionName === name) { subTotal += tally(n, sub, null); return; }
       for (const c of n.children) find(c);
     };
     find(root);
@@ -84,14 +80,7 @@ function summarise(root: HeapNode, requests: number, top = 45): string {
 }
 
 try {
-  const nginx = which('nginx') ?? '/usr/sbin/nginx';
-  const www = join(WORK, 'www');
-  mkdirSync(join(www, 'bench', 'put'), { recursive: true });
-  writeFileSync(join(www, 'bench', 'obj-4k'), randomBytes(4096));
-  const port = await freePort();
-  const prefix = join(WORK, 'nginx');
-  mkdirSync(prefix);
-  const backend = await startNginx('nginx-backend', nginx, prefix, backendConfig(prefix, www, port, 1), port);
+  const backend = await startProfileBackend(WORK);
   children.push(backend.child);
   const sink = await startSink(NODE, join(ROOT, 'dist'), 'alloc-hec-token');
   children.push(sink.child);
