@@ -117,6 +117,14 @@ try {
       process.stdout.write(`nvp: ${nvp.length} collections (${kindsNvp.replace(/(.)\1*/g, (m) => m[0] + m.length + ' ')}), promoted ${(sum(/ promoted=(\d+)/) / w.requests).toFixed(0)} B/request, ` +
         `allocated ${(sum(/ allocated=(\d+)/) / w.requests).toFixed(0)} B/request\n`);
     }
+    // GC_GREP=<regex>: the proxy's output lines of the measured run that match, counted by text
+    // (e.g. EXTRA_NODE_FLAGS=--trace-incremental-marking GC_GREP='Start \(' for why marking starts).
+    const grep = process.env['GC_GREP'];
+    if (grep) {
+      const counts = new Map<string, number>();
+      for (const l of p.child.lines.slice(line0)) if (new RegExp(grep).test(l)) { const k = l.replace(/^\[[^\]]*\]\s*/, '').replace(/[\d.]+ ms/g, 'N ms'); counts.set(k, (counts.get(k) ?? 0) + 1); }
+      for (const [k, n] of counts) process.stdout.write(`${n} x ${k}\n`);
+    }
     const per = [...kinds].map(([k, v]) => `${k}: ${v.n} (${(v.n * 1000 / w.requests).toFixed(2)} per 1000 requests, ${(v.ms * 1000 / w.requests).toFixed(2)} µs pause per request)`).join('; ');
     process.stdout.write(`GC during ${w.requests} requests (${Math.round(w.rps)} req/s, CPU ${(cpu / w.requests * 1e6).toFixed(1)} µs per request): ${per}\nlast: ${gc.at(-1) ?? '-'}\n`);
     await p.stop();
