@@ -160,11 +160,15 @@ export class EventBuffer {
     return this.mq.length >= l.maxEvents || this.mq.bytes + this.mq.length * overhead >= l.maxBytes;
   }
 
-  /** Milliseconds until the pending memory batch is due (0 = now), or -1 when memory is empty. */
-  memoryDueInMs(l: BatchLimits, overhead: number): number {
+  /**
+   * Milliseconds until the pending memory batch is due (0 = now), or -1 when memory is empty. A
+   * caller that decides twice (next(), then whether to arm the timer) passes one `now` to both:
+   * with two readings a batch could fall due between them and be neither sent nor timed.
+   */
+  memoryDueInMs(l: BatchLimits, overhead: number, now = performance.now()): number {
     if (this.mq.length === 0) return -1;
     if (this.memoryBatchFull(l, overhead)) return 0;
-    return Math.max(0, l.maxWaitMs - (performance.now() - this.firstPendingAt));
+    return Math.max(0, l.maxWaitMs - (now - this.firstPendingAt));
   }
 
   /** How long the pending memory batch has waited past its wait time, ms (0 when none is due). */
@@ -175,9 +179,10 @@ export class EventBuffer {
 
   /**
    * The next batch to send, oldest first, or null: nothing due yet, or a spool read is under way
-   * (onReady fires when it is done). `force` ignores the batch timer (probes, shutdown).
+   * (onReady fires when it is done). `force` ignores the batch timer (probes, shutdown); `now` is
+   * the caller's reading of the clock (see memoryDueInMs).
    */
-  next(l: BatchLimits, overhead: number, force: boolean): Batch | null {
+  next(l: BatchLimits, overhead: number, force: boolean, now = performance.now()): Batch | null {
     if (this.returned.length > 0) return this.returned.shift()!;
     if (this.readAhead) {
       const b = this.readAhead;
@@ -191,7 +196,7 @@ export class EventBuffer {
       return null;
     }
     if (this.mq.length === 0) return null;
-    if (!force && this.memoryDueInMs(l, overhead) > 0) return null;
+    if (!force && this.memoryDueInMs(l, overhead, now) > 0) return null;
     const items = this.mq.take(l.maxEvents, l.maxBytes, l.cost);
     this.firstPendingAt = this.mq.length > 0 ? performance.now() : 0;
     return new Batch(this.seq++, items, 'memory');

@@ -277,12 +277,14 @@ export class Driver {
         return;
       }
       if (!this.health.healthy) return; // stalled: nothing new until the stuck request ends
+      // One reading of the clock for "not due yet" and for the timer that follows from it.
+      const now = performance.now();
       while (this.inFlight.size < this.settings.concurrency && !this.ack?.full(this.inFlight.size)) {
-        const batch = b.next(this.limits, this.overhead, this.closing);
+        const batch = b.next(this.limits, this.overhead, this.closing, now);
         if (!batch) break;
         this.send(batch, sink);
       }
-      const due = b.memoryDueInMs(this.limits, this.overhead);
+      const due = b.memoryDueInMs(this.limits, this.overhead, now);
       if (due > 0 && this.inFlight.size < this.settings.concurrency) this.armBatchTimer(due);
     } catch (err) {
       this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'audit dispatcher: internal error in pump');
