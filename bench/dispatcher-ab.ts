@@ -1,7 +1,8 @@
 // Scenario 4 alone, for quick iterations and before/after comparisons in one run: runs
 // bench/dispatcher-bench.js from one or more builds (dist directories), interleaved A B .. B A, against
 // one HEC receiver, and prints events/s and dispatcher CPU µs per event for each phase.
-// Usage: node dist/bench/dispatcher-ab.js [--runs N] [--events N] [--prof DIR] <dist> [<dist> ...]
+// Usage: node dist/bench/dispatcher-ab.js [--runs N] [--events N] [--phases plain,plainSerialised,gzip,spool]
+//          [--prof DIR] <dist> [<dist> ...]
 //   e.g. node dist/bench/dispatcher-ab.js --runs 3 /tmp/base/dist dist
 // --prof passes --cpu-prof to the dispatcher process (profiles land in DIR; summarise them with
 // bench/cpuprofile-summary.ts).
@@ -17,12 +18,14 @@ const argv = process.argv.slice(2);
 let runs = 3;
 let events = 100_000;
 let prof: string | null = null;
+let phases: string[] | undefined;
 const dists: string[] = [];
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]!;
   if (a === '--runs') runs = Number(argv[++i]);
   else if (a === '--events') events = Number(argv[++i]);
   else if (a === '--prof') prof = resolve(argv[++i]!);
+  else if (a === '--phases') phases = argv[++i]!.split(',');
   else dists.push(resolve(a));
 }
 if (dists.length === 0) dists.push(resolve('dist'));
@@ -34,7 +37,7 @@ try {
   for (let run = 0; run < runs; run++) {
     const order = run % 2 === 0 ? dists : [...dists].reverse();
     for (const dist of order) {
-      const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events, spoolEvents: events });
+      const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events, spoolEvents: events, phases });
       const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
       const r = await spawnReady('dispatcher-bench', process.execPath, [...nodeArgs, join(dist, 'bench', 'dispatcher-bench.js'), arg],
         (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as Record<string, Phase | string>) : undefined), { timeoutMs: 240_000 });

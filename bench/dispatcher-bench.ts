@@ -22,11 +22,14 @@ interface Args {
   /** Events per delivery phase, and for the spool phases. */
   events: number;
   spoolEvents: number;
+  /** Phases to run (default all): plain, plainSerialised, gzip, spool (write then drain). */
+  phases?: string[];
 }
 
 interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const runs = (phase: string): boolean => args.phases === undefined || args.phases.includes(phase);
 const MAX_QUEUED = 20_000;
 const WAIT_MS = 90_000;
 
@@ -141,9 +144,20 @@ try {
   await enqueuePaced(20_000);
   await until(() => d.counters().delivered >= 20_000, 'warm-up delivered');
 
-  result['plain'] = await deliveryPhase(false);
-  result['plainSerialised'] = await deliveryPhase(false, true);
-  result['gzip'] = await deliveryPhase(true);
+  if (runs('plain')) result['plain'] = await deliveryPhase(false);
+  if (runs('plainSerialised')) result['plainSerialised'] = await deliveryPhase(false, true);
+  if (runs('gzip')) result['gzip'] = await deliveryPhase(true);
+  if (runs('spool')) await spoolPhases();
+  result['counters'] = d.counters();
+} catch (err) {
+  result['error'] = (err as Error).message;
+}
+await d.close(2000).catch(() => {});
+rmSync(dataDir, { recursive: true, force: true });
+process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+process.exit(0);
+
+async function spoolPhases(): Promise<void> {
 
   // Spool: receiver down while enqueuing.
   await d.setWebhook(webhook);
@@ -194,11 +208,4 @@ try {
     cpuUsPerEvent: (cpuUs() - cpuD0) / held,
     receivedEvents: after.events - before.events,
   };
-  result['counters'] = d.counters();
-} catch (err) {
-  result['error'] = (err as Error).message;
 }
-await d.close(2000).catch(() => {});
-rmSync(dataDir, { recursive: true, force: true });
-process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-process.exit(0);
