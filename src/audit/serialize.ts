@@ -27,8 +27,7 @@ function num(n: number | null): string {
   return n === null || !Number.isFinite(n) ? 'null' : String(n);
 }
 
-/** ".001" .. ".999" as String(n) ends (shared with serialize-bytes.ts). */
-export const FRACTION = buildFractions();
+const FRACTION = buildFractions();
 function buildFractions(): string[] {
   // ".001" ... ".999" with trailing zeros removed (".1", ".25"), as the shortest decimal form has them.
   const out = new Array<string>(1000);
@@ -79,8 +78,7 @@ function inner(s: string): string {
 // so any difference writes the section anew).
 let authKey: unknown[] = [];
 let authText = '';
-/** From `},"auth":{` to `"client":{"ip":"` (shared with serialize-bytes.ts, which keeps its bytes). */
-export function authSection(u: AuditEvent['auth']): string {
+function authSection(u: AuditEvent['auth']): string {
   const k = authKey;
   const sh = u.signedHeaders;
   if (k[0] === u.type && k[1] === u.accessKey && k[2] === u.region && k[3] === u.signatureVersion && k[4] === u.payloadSigning &&
@@ -102,8 +100,7 @@ function sameList(a: readonly string[] | null | undefined, b: readonly string[] 
 
 let proxyKey: Array<string | null | undefined> = [];
 let proxyText = '';
-/** `,"proxy":{..}}`, the end of the event (shared with serialize-bytes.ts). */
-export function proxySection(p: AuditEvent['proxy']): string {
+function proxySection(p: AuditEvent['proxy']): string {
   const k = proxyKey;
   if (k.length === 3 && k[0] === p.host && k[1] === p.backend && k[2] === p.instance) return proxyText;
   proxyText = ',"proxy":{"host":' + str(p.host) + ',"backend":' + str(p.backend) + (p.instance === undefined ? '' : ',"instance":' + str(p.instance)) + '}}';
