@@ -4,6 +4,7 @@
 // Usage: node dist/bench/dispatcher-ab.js [--runs N] [--events N] [--phases plain,plainSerialised,gzip,spool]
 //          [--prof DIR] <dist> [<dist> ...]
 //   e.g. node dist/bench/dispatcher-ab.js --runs 3 /tmp/base/dist dist
+//   A build may carry an environment variable for its runs: dist@BENCH_NO_SERIALIZE_INTO=1
 // --prof passes --cpu-prof to the dispatcher process (profiles land in DIR; summarise them with
 // bench/cpuprofile-summary.ts).
 import { resolve } from 'node:path';
@@ -26,11 +27,18 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--events') events = Number(argv[++i]);
   else if (a === '--prof') prof = resolve(argv[++i]!);
   else if (a === '--phases') phases = argv[++i]!.split(',');
-  else dists.push(resolve(a));
+  else dists.push(a);
 }
-if (dists.length === 0) dists.push(resolve('dist'));
+if (dists.length === 0) dists.push('dist');
+/** `<dist>[@NAME=VALUE]`: the build, and an environment variable set for its runs (variants of one build). */
+const variant = (spec: string): { dist: string; env: NodeJS.ProcessEnv } => {
+  const [dist, kv] = spec.split('@') as [string, string | undefined];
+  const env = { ...process.env };
+  if (kv) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  return { dist: resolve(dist), env };
+};
 
-const sink = await startSink(process.execPath, dists[dists.length - 1]!, HEC_TOKEN);
+const sink = await startSink(process.execPath, variant(dists[dists.length - 1]!).dist, HEC_TOKEN);
 type Phase = { eventsPerSec?: number; cpuUsPerEvent?: number };
 const rows: Array<{ dist: string; run: number; r: Record<string, Phase | string> }> = [];
 try {
@@ -39,8 +47,9 @@ try {
     for (const dist of order) {
       const arg = JSON.stringify({ endpoint: `${sink.url}/services/collector/event`, token: HEC_TOKEN, control: sink.control, events, spoolEvents: events, phases });
       const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-      const r = await spawnReady('dispatcher-bench', process.execPath, [...nodeArgs, join(dist, 'bench', 'dispatcher-bench.js'), arg],
-        (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as Record<string, Phase | string>) : undefined), { timeoutMs: 240_000 });
+      const v = variant(dist);
+      const r = await spawnReady('dispatcher-bench', process.execPath, [...nodeArgs, join(v.dist, 'bench', 'dispatcher-bench.js'), arg],
+        (l) => (l.startsWith('RESULT ') ? (JSON.parse(l.slice(7)) as Record<string, Phase | string>) : undefined), { timeoutMs: 240_000, env: v.env });
       await r.child.exited;
       rows.push({ dist, run, r: r.value });
       const line = PHASES.map((p) => {
