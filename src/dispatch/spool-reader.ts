@@ -10,6 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { QueueItems } from './memory-queue.js';
 import { SegmentFileReader } from './spool-scan.js';
+import { EventSlab } from './event-slab.js';
 import type { Segment, SpoolLedger } from './spool-ledger.js';
 
 /** Events read from the spool, with the position just after each (for acknowledgements). */
@@ -41,6 +42,9 @@ export class SpoolReader {
   private chain: Promise<unknown> = Promise.resolve();
   /** True while a read is going on. */
   reading = false;
+  /** Where records read are copied (off the V8 heap, as the memory queue keeps events). */
+  private readonly slab = new EventSlab();
+  private readonly copy = (src: Buffer, start: number, end: number): Buffer => this.slab.copy(src, start, end);
 
   constructor(o: SpoolReaderOptions, start: Segment | null, offset: number) {
     this.o = o;
@@ -95,8 +99,8 @@ export class SpoolReader {
           if (this.o.activeSegment() === seg || !this.advance()) break;
           continue;
         }
-        const rf = await this.fileFor(seg);
-        const rec = await rf.recordAt(this.off, seg.readableEnd);
+        const rf = this.file?.seg === seg ? this.file.rf : await this.fileFor(seg);
+        const rec = rf.recordNow(this.off, seg.readableEnd, this.copy) ?? await rf.recordAt(this.off, seg.readableEnd);
         if (rec.kind === 'corrupt') {
           await this.skipCorrupt(seg, rf, rec.reason);
           continue;

@@ -41,6 +41,19 @@ export class SegmentFileReader {
     return r;
   }
 
+  /**
+   * recordAt() without waiting, for the reader's loop: when the whole record at `off` is in the
+   * buffer already and valid, the record with its JSON bytes copied out by `copy` (the buffer is
+   * reused); otherwise null, and recordAt() reads (or reports the corrupt record). An await per
+   * record and a UTF-8 decode (encoded again into the request body) were most of a drain's cost.
+   */
+  recordNow(off: number, end: number, copy: (src: Buffer, start: number, end: number) => Buffer): { kind: 'record'; timeMs: number; json: Buffer; jsonBytes: number; end: number } | null {
+    if (off < this.bufStart || off + RECORD_HEADER_BYTES > this.bufStart + this.bufLen) return null;
+    const r = this.parse(off, end, false);
+    if (r.kind !== 'record') return null;
+    return { kind: 'record', timeMs: r.timeMs, json: copy(this.buf, r.end - r.jsonBytes, r.end), jsonBytes: r.jsonBytes, end: this.bufStart + r.end };
+  }
+
   /** First offset in [from, end) where a plausible, CRC-valid record starts; `end` when none does. */
   async resync(from: number, end: number): Promise<number> {
     for (let q = from; q + RECORD_HEADER_BYTES + MIN_PAYLOAD_BYTES <= end; q++) {
