@@ -29,20 +29,6 @@ export class EventSlab {
     this.used = (start + n + 7) & ~7;
     return this.slab.subarray(start, start + n);
   }
-
-  /** A copy of src[start, end) in a slab (spool reads: their read buffer is reused). */
-  copy(src: Buffer, start: number, end: number): Buffer {
-    const n = end - start;
-    if (this.slab.length - this.used < n) {
-      if (n > SLAB_BYTES / 4) return Buffer.from(src.subarray(start, end)); // big event: its own buffer
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.used = 0;
-    }
-    const at = this.used;
-    src.copy(this.slab, at, start, end);
-    this.used = (at + n + 7) & ~7;
-    return this.slab.subarray(at, at + n);
-  }
 }
 
 /** Writes an event's JSON at `off` in `buf` (sized by the caller); returns the offset after it. */

@@ -10,7 +10,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { QueueItems } from './memory-queue.js';
 import { SegmentFileReader } from './spool-scan.js';
-import { EventSlab } from './event-slab.js';
 import type { Segment, SpoolLedger } from './spool-ledger.js';
 
 /** Events read from the spool, with the position just after each (for acknowledgements). */
@@ -42,9 +41,6 @@ export class SpoolReader {
   private chain: Promise<unknown> = Promise.resolve();
   /** True while a read is going on. */
   reading = false;
-  /** Where records read are copied (off the V8 heap, as the memory queue keeps events). */
-  private readonly slab = new EventSlab();
-  private readonly copy = (src: Buffer, start: number, end: number): Buffer => this.slab.copy(src, start, end);
 
   constructor(o: SpoolReaderOptions, start: Segment | null, offset: number) {
     this.o = o;
@@ -100,7 +96,7 @@ export class SpoolReader {
           continue;
         }
         const rf = this.file?.seg === seg ? this.file.rf : await this.fileFor(seg);
-        const rec = rf.recordNow(this.off, seg.readableEnd, this.copy) ?? await rf.recordAt(this.off, seg.readableEnd);
+        const rec = rf.recordNow(this.off, seg.readableEnd) ?? await rf.recordAt(this.off, seg.readableEnd);
         if (rec.kind === 'corrupt') {
           await this.skipCorrupt(seg, rf, rec.reason);
           continue;

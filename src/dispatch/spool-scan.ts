@@ -22,6 +22,8 @@ export class SegmentFileReader {
   private buf: Buffer;
   private bufStart = 0;
   private bufLen = 0;
+  /** recordNow() handed out views of `buf`: it must not be read into again. */
+  private shared = false;
 
   constructor(private readonly fh: FileHandle, chunkBytes = DEFAULT_CHUNK_BYTES) {
     this.buf = Buffer.allocUnsafe(chunkBytes);
@@ -43,15 +45,17 @@ export class SegmentFileReader {
 
   /**
    * recordAt() without waiting, for the reader's loop: when the whole record at `off` is in the
-   * buffer already and valid, the record with its JSON bytes copied out by `copy` (the buffer is
-   * reused); otherwise null, and recordAt() reads (or reports the corrupt record). An await per
-   * record and a UTF-8 decode (encoded again into the request body) were most of a drain's cost.
+   * buffer already and valid, the record with its JSON as a view of the buffer (the next read then
+   * goes to a new buffer, so a view is never overwritten); otherwise null, and recordAt() reads (or
+   * reports the corrupt record). An await per record and a UTF-8 decode (encoded again into the
+   * request body) were most of a drain's cost.
    */
-  recordNow(off: number, end: number, copy: (src: Buffer, start: number, end: number) => Buffer): { kind: 'record'; timeMs: number; json: Buffer; jsonBytes: number; end: number } | null {
+  recordNow(off: number, end: number): { kind: 'record'; timeMs: number; json: Buffer; jsonBytes: number; end: number } | null {
     if (off < this.bufStart || off + RECORD_HEADER_BYTES > this.bufStart + this.bufLen) return null;
     const r = this.parse(off, end, false);
     if (r.kind !== 'record') return null;
-    return { kind: 'record', timeMs: r.timeMs, json: copy(this.buf, r.end - r.jsonBytes, r.end), jsonBytes: r.jsonBytes, end: this.bufStart + r.end };
+    this.shared = true;
+    return { kind: 'record', timeMs: r.timeMs, json: this.buf.subarray(r.end - r.jsonBytes, r.end), jsonBytes: r.jsonBytes, end: this.bufStart + r.end };
   }
 
   /** First offset in [from, end) where a plausible, CRC-valid record starts; `end` when none does. */
@@ -77,6 +81,8 @@ export class SegmentFileReader {
   /** Reads from `off` (at least `need` bytes when the file has them), growing the buffer if needed. */
   private async fill(off: number, end: number, need: number): Promise<void> {
     if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
+    else if (this.shared) this.buf = Buffer.allocUnsafeSlow(this.buf.length); // views of the old one are in use
+    this.shared = false;
     const want = Math.max(0, Math.min(this.buf.length, end - off));
     let got = 0;
     while (got < want) {
