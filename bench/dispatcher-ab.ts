@@ -4,7 +4,7 @@
 // Usage: node dist/bench/dispatcher-ab.js [--runs N] [--events N] [--phases plain,plainSerialised,gzip,spool]
 //          [--prof DIR] <dist> [<dist> ...]
 //   e.g. node dist/bench/dispatcher-ab.js --runs 3 /tmp/base/dist dist
-//   A build may carry an environment variable for its runs: dist@BENCH_NO_SERIALIZE_INTO=1
+//   A build may carry environment variables for its runs: dist@NAME=VALUE[,NAME=VALUE]
 // --prof passes --cpu-prof to the dispatcher process (profiles land in DIR; summarise them with
 // bench/cpuprofile-summary.ts).
 import { resolve } from 'node:path';
@@ -30,11 +30,11 @@ for (let i = 0; i < argv.length; i++) {
   else dists.push(a);
 }
 if (dists.length === 0) dists.push('dist');
-/** `<dist>[@NAME=VALUE]`: the build, and an environment variable set for its runs (variants of one build). */
+/** `<dist>[@NAME=VALUE[,NAME=VALUE]]`: the build, and environment variables set for its runs (variants of one build). */
 const variant = (spec: string): { dist: string; env: NodeJS.ProcessEnv } => {
   const [dist, kv] = spec.split('@') as [string, string | undefined];
   const env = { ...process.env };
-  if (kv) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  for (const one of kv ? kv.split(',') : []) env[one.slice(0, one.indexOf('='))] = one.slice(one.indexOf('=') + 1);
   return { dist: resolve(dist), env };
 };
 
