@@ -95,6 +95,11 @@ export class EventBuffer {
     return this.window.length;
   }
 
+  /** For Driver.schedulerState(). */
+  schedulerState(): Record<string, unknown> {
+    return { returned: this.returned.length, readAhead: this.readAhead !== null, reading: this.reading, window: this.window.length, spoolUnread: this.spool?.unread ?? null, spoolDry: this.spoolDry };
+  }
+
   /** Never blocks; O(1) unless memory is full, then moves at most one chunk to the spool. */
   push(json: Buffer, timeMs: number, bytes: number): RefusedReason | null {
     const wasEmpty = this.mq.length === 0;

@@ -562,6 +562,11 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     return { ok: false, statusCode: null, body: `${r.code}: ${r.message}`, latencyMs };
   }
 
+  /** The webhook driver's scheduler internals (diagnostics only; not part of the admin API). */
+  schedulerState(): Record<string, unknown> {
+    return this.webhook.driver.schedulerState();
+  }
+
   status(): TargetStatus {
     const st = this.targetStatus(this.webhook);
     if (!this.config) {

@@ -158,6 +158,17 @@ export class Driver {
     return old;
   }
 
+  /** The scheduler's internals, for diagnosing a target that does not move (tests, debug logs). */
+  schedulerState(): Record<string, unknown> {
+    const b = this.buffer;
+    return {
+      running: this.running, closing: this.closing, health: this.health.state, failing: this.health.failing,
+      inFlight: [...this.inFlight.values()].map((t) => Math.round(performance.now() - t)),
+      batchTimer: this.batchTimer !== null, pumpScheduled: this.pumpScheduled, retryTimer: this.retryTimer !== null, probeDue: this.probeDue,
+      memory: b.mq.length, dueInMs: b.memoryDueInMs(this.limits, this.overhead), ...b.schedulerState(),
+    };
+  }
+
   // ---- intake ---------------------------------------------------------------------------------
 
   /** Never blocks, never throws; O(1) except when memory is full (then one spill chunk). */

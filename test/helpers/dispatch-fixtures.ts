@@ -160,7 +160,13 @@ export async function setupDispatch(
     ...o.webhook,
   };
   await d.setWebhook(webhook);
+  r.explainTimeout = () => explainDispatcher(d, logs);
   return { r, d, dataDir, logs, webhook };
+}
+
+/** The dispatcher's own account (as `show` gives it) and its warnings: what a timed-out wait prints. */
+export function explainDispatcher(d: AuditDispatcher, logs: LogCapture): string {
+  return JSON.stringify({ scheduler: d.schedulerState(), counters: d.counters(), status: d.status(), logs: logs.lines.slice(-10) });
 }
 
 /** Waits until every generated event is accounted for (delivered, dropped or dead-lettered). */

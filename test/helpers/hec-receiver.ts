@@ -81,6 +81,8 @@ export interface HecReceiver {
   /** Current mode (change it with setMode). */
   readonly mode: ReceiverMode;
   waitForEvents(n: number, timeoutMs?: number): Promise<void>;
+  /** Added to a wait's time-out error: the sender's side of the story (setupDispatch sets it). */
+  explainTimeout: (() => string) | null;
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
   setMode(mode: ReceiverMode, opts?: ModeOptions): Promise<void>;
   rejectEventNumber(n: number | null): void;
@@ -367,7 +369,13 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`));
+        let why = '';
+        try {
+          why = r.explainTimeout ? `; sender: ${r.explainTimeout()}` : '';
+        } catch (err) {
+          why = `; sender: cannot explain (${(err as Error).message})`;
+        }
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}${why}`));
       }, timeoutMs);
       waiters.add(check);
     });
@@ -375,6 +383,7 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
   const r: HecReceiver = {
     url,
     port,
+    explainTimeout: null,
     eventUrl: `${url}/services/collector/event`,
     events,
     envelopes,
