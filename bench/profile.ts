@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/paths.js';
-import { backendConfig, startNginx } from './lib/nginx.js';
-import { CLK_TCK, freePort, run, spawnReady, which, cpuSeconds, type Child } from './lib/proc.js';
+import { startProfileBackend } from './lib/nginx.js';
+import { CLK_TCK, run, spawnReady, which, cpuSeconds, type Child } from './lib/proc.js';
 import { runWrk, writeWrkScript, S3_HEADERS } from './lib/wrk.js';
 import { startS3ap, type AuditMode } from './lib/s3ap.js';
 import { sinkMode, startSink } from './lib/sink.js';
@@ -68,15 +68,8 @@ function writeSummary(name: string, title: string, extra: string): void {
 }
 
 try {
-  const nginx = which('nginx') ?? '/usr/sbin/nginx';
-  const www = join(WORK, 'www');
-  mkdirSync(join(www, 'bench', 'put'), { recursive: true });
-  mkdirSync(join(www, 'bench', 'upload'), { recursive: true });
-  writeFileSync(join(www, 'bench', 'obj-4k'), randomBytes(4096));
-  const port = await freePort();
-  const prefix = join(WORK, 'nginx');
-  mkdirSync(prefix);
-  const backend = await startNginx('nginx-backend', nginx, prefix, backendConfig(prefix, www, port, 1), port);
+  const backend = await startProfileBackend(WORK);
+  const www = backend.www;
   children.push(backend.child);
   const sink = await startSink(NODE, DIST, HEC_TOKEN);
   children.push(sink.child);

@@ -4,7 +4,8 @@
 //
 // Knobs (environment): BENCH_DURATION (s per cell, two rounds of half that, whole seconds; default 6), BENCH_RATE (open-loop req/s, 500),
 // BENCH_LATENCY_DURATION (s, 4), BENCH_LARGE_MIB (1024), BENCH_LARGE_REPS (best of N, 2), BENCH_DISPATCH_EVENTS (100000),
-// BENCH_SPOOL_EVENTS (100000), BENCH_SCENARIOS (e.g. "1,2,3,4,5"), BENCH_RESULTS_DIR (default bench/results),
+// BENCH_SPOOL_EVENTS (100000), BENCH_ROWS (scenario-1 row ids, e.g. "s3ap-off,s3ap-on"), BENCH_BASE_DIST (another build's
+// dist/: its audit off/on rows, ids s3ap-off-base and s3ap-on-base, run interleaved with this build's), BENCH_SCENARIOS (e.g. "1,2,3,4,5"), BENCH_RESULTS_DIR (default bench/results),
 // BENCH_RESULTS_NAME (file names without extension, default latest), BENCH_RUNS (scenario-1 runs, default 3: the
 // spread of the headline ratios), BENCH_TAIL (1: the "tail client attached" row; default on when the live tail answers).
 import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -488,6 +489,18 @@ async function main(): Promise<void> {
         stops.pop();
       }
     }
+    // BENCH_BASE_DIST=<dir>: audit off and on from another build (e.g. main's dist), interleaved with
+    // this build's rows in the same run: a before/after ratio that background load hits alike.
+    const baseDist = env['BENCH_BASE_DIST'];
+    if (s1 && baseDist) {
+      const baseCtx = { ...s3apCtx(sink), dist: baseDist };
+      const offB = await startS3ap(baseCtx, 'off', backend.url);
+      stops.push(offB.stop);
+      targets.push({ id: 's3ap-off-base', label: 's3-audit-proxy, audit off (BENCH_BASE_DIST build)', ep: offB, sink: null, only32: false, node: true });
+      const onB = await startS3ap(baseCtx, 'webhook', backend.url);
+      stops.push(onB.stop);
+      targets.push({ id: 's3ap-on-base', label: 's3-audit-proxy, audit on (webhook, BENCH_BASE_DIST build)', ep: onB, sink, only32: false, node: true, status: onB.status });
+    }
     if (s1 && CFG.workers > 1) {
       // Every core: nginx and s3-audit-proxy with as many workers as cores (32-connection cells).
       const w = CFG.workers;
@@ -504,7 +517,10 @@ async function main(): Promise<void> {
       targets.push({ id: 's3ap-on-w', label: `s3-audit-proxy --workers ${w}, audit on (webhook)`, ep: onW, sink, only32: true, node: true, status: onW.status });
     }
 
-    if (s1) results.load.push(...await smallObjects(targets));
+    // BENCH_ROWS=s3ap-off,s3ap-on: only these scenario-1 rows (quick iterations; the others still start).
+    const rowIds = env['BENCH_ROWS'] ? new Set(env['BENCH_ROWS'].split(',').map((x) => x.trim())) : null;
+    if (rowIds) skipped.push(`scenario 1 rows other than ${[...rowIds].join(', ')} (BENCH_ROWS).`);
+    if (s1) results.load.push(...await smallObjects(rowIds ? targets.filter((t) => rowIds.has(t.id)) : targets));
     if (s2) {
       if (!s1 && wrkOk) for (const t of targets) if (t.node) await warmUp(t);
       if (!s1 && !wrkOk) openLoopWarmupS = 2; // no wrk warm-up happened: let the JIT settle
@@ -515,7 +531,7 @@ async function main(): Promise<void> {
     await sleep(1500);
     const hec1 = await sinkStats(sink);
     // Both webhook proxies deliver to the same receiver: every request of either must be there.
-    const sent = (requestsSent.get('s3ap-on') ?? 0) + (requestsSent.get('s3ap-on-w') ?? 0) + (requestsSent.get('s3ap-on-tail') ?? 0);
+    const sent = (requestsSent.get('s3ap-on') ?? 0) + (requestsSent.get('s3ap-on-w') ?? 0) + (requestsSent.get('s3ap-on-tail') ?? 0) + (requestsSent.get('s3ap-on-base') ?? 0);
     results.auditDelivery = { transport: on.transport, eventsAtReceiver: hec1.events - hec0.events, requestsCompletedByClients: sent, invalidBodies: hec1.invalid - hec0.invalid, rejectedRequests: hec1.rejected - hec0.rejected };
     log(`HEC received ${hec1.events - hec0.events} events for ${sent} requests completed through the audit-on proxy (wrk and open-loop counts; wrk does not count requests in flight when it stops)`);
 
@@ -679,6 +695,19 @@ function evaluateTargets(r: Results): TargetCheck[] {
     check(`audit on vs audit off, 4 KiB ${m} (32 conns), throughput`, ratio(a?.rps, b?.rps), '>=', 0.9, 'x', `${a?.rps ?? '-'} vs ${b?.rps ?? '-'} req/s${perRun('s3ap-on', 's3ap-off', m, 32, 'rps')}`);
     f(a, b);
     check(`audit on vs audit off, 4 KiB ${m} (32 conns), CPU per request`, ratio(a?.cpuUsPerReq, b?.cpuUsPerReq), '<=', 1.15, 'x', `${us(a)} vs ${us(b)}; nginx ${us(get('nginx', m))}${perRun('s3ap-on', 's3ap-off', m, 32, 'cpuUsPerReq')}`);
+  }
+  // BENCH_BASE_DIST: the same ratios for the other build, and this build's audit-on rows against it.
+  for (const m of ['GET', 'PUT'] as const) {
+    const a = get('s3ap-on-base', m);
+    const b = get('s3ap-off-base', m);
+    const on1 = get('s3ap-on', m);
+    if (!a || !b) continue;
+    f(a, b);
+    check(`BENCH_BASE_DIST build: audit on vs off, 4 KiB ${m} (32 conns), throughput`, ratio(a.rps, b.rps), '>=', 0.9, 'x', `${a.rps} vs ${b.rps} req/s${perRun('s3ap-on-base', 's3ap-off-base', m, 32, 'rps')}`);
+    f(a, b);
+    check(`BENCH_BASE_DIST build: audit on vs off, 4 KiB ${m} (32 conns), CPU per request`, ratio(a.cpuUsPerReq, b.cpuUsPerReq), '<=', 1.15, 'x', `${us(a)} vs ${us(b)}${perRun('s3ap-on-base', 's3ap-off-base', m, 32, 'cpuUsPerReq')}`);
+    f(on1, a);
+    check(`this build vs BENCH_BASE_DIST build, audit on, 4 KiB ${m} (32 conns), CPU per request`, ratio(on1?.cpuUsPerReq, a.cpuUsPerReq), '<=', 1, 'x', `${us(on1)} vs ${us(a)}${perRun('s3ap-on', 's3ap-on-base', m, 32, 'cpuUsPerReq')}`);
   }
   const on256 = get('s3ap-on', 'GET', 256);
   const nginx256 = get('nginx', 'GET', 256);

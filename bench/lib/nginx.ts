@@ -1,8 +1,9 @@
 // nginx as the benchmark backend (static GET, WebDAV PUT) and as the proxy_pass anchor.
 // Each instance runs in the foreground (`daemon off`) under its own prefix, as our child.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnChild, waitFor, type Child } from './proc.js';
+import { freePort, spawnChild, waitFor, which, type Child } from './proc.js';
 import { connect } from 'node:net';
 
 export interface NginxInstance {
@@ -114,4 +115,20 @@ export async function startNginx(name: string, nginxBin: string, prefix: string,
     throw new Error(`${name} did not start on port ${port}:\n${child.lines.join('\n')}\n${log}`);
   }
   return { child, port, url: `http://127.0.0.1:${port}`, prefix };
+}
+
+/**
+ * The profiling tools' backend (bench/profile.ts, bench/alloc-profile.ts): nginx with 1 worker under
+ * `work`, serving a 4 KiB bench/obj-4k and taking PUTs under bench/put and bench/upload (in `www`).
+ */
+export async function startProfileBackend(work: string): Promise<NginxInstance & { www: string }> {
+  const www = join(work, 'www');
+  mkdirSync(join(www, 'bench', 'put'), { recursive: true });
+  mkdirSync(join(www, 'bench', 'upload'), { recursive: true });
+  writeFileSync(join(www, 'bench', 'obj-4k'), randomBytes(4096));
+  const port = await freePort();
+  const prefix = join(work, 'nginx');
+  mkdirSync(prefix);
+  const n = await startNginx('nginx-backend', which('nginx') ?? '/usr/sbin/nginx', prefix, backendConfig(prefix, www, port, 1), port);
+  return { ...n, www };
 }

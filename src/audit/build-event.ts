@@ -161,14 +161,24 @@ export function buildEvent(obs: RequestObservation, ctx: EventContext): AuditEve
 
 const defaultHost = hostname();
 
-// Many requests start in the same millisecond: remember the last conversion.
+// Many requests start in the same millisecond, and every request of a second shares the text up to
+// its milliseconds: both are remembered (toISOString was 0.4 µs per request in the profile under load).
 let lastMs = NaN;
 let lastIso = '';
+let lastSecond = NaN;
+let secondPrefix = '';
+const MS_Z: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0') + 'Z');
 function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastIso = new Date(ms).toISOString();
-    lastMs = ms;
+  if (ms === lastMs) return lastIso;
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    // "YYYY-MM-DDTHH:MM:SS." only for 4-digit years; others (+YYYYYY) take toISOString every time.
+    secondPrefix = iso.length === 24 ? iso.slice(0, 20) : '';
+    lastSecond = second;
   }
+  lastIso = secondPrefix !== '' && Number.isInteger(ms) ? secondPrefix + MS_Z[ms - second * 1000]! : new Date(ms).toISOString();
+  lastMs = ms;
   return lastIso;
 }
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -172,6 +172,12 @@ export class EventBuffer {
     return Math.max(0, l.maxWaitMs - (performance.now() - this.firstPendingAt));
   }
 
+  /** How long the pending memory batch has waited past its wait time, ms (0 when none is due). */
+  overdueMs(l: BatchLimits): number {
+    if (this.mq.length === 0 || this.firstPendingAt === 0) return 0;
+    return Math.max(0, performance.now() - this.firstPendingAt - l.maxWaitMs);
+  }
+
   /**
    * The next batch to send, oldest first, or null: nothing due yet, or a spool read is under way
    * (onReady fires when it is done). `force` ignores the batch timer (probes, shutdown).

@@ -83,12 +83,15 @@ export class Driver {
   private lastAccepted = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
+  /** When the batch timer should fire (performance.now()). */
+  private batchTimerAt = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
   private running = false;
   private closing = false;
   private closed = false;
   private lastStallLog = 0;
+  private overdueSaid = false;
   lastDeadLetterReply = '';
 
   constructor(o: DriverOptions) {
@@ -130,7 +133,7 @@ export class Driver {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.watchdog = setInterval(() => this.checkStall(), WATCHDOG_MS);
+    this.watchdog = setInterval(() => this.watch(), WATCHDOG_MS);
     this.watchdog.unref();
     this.pump();
   }
@@ -247,6 +250,7 @@ export class Driver {
 
   private armBatchTimer(ms: number): void {
     if (this.batchTimer || this.closed) return;
+    this.batchTimerAt = performance.now() + Math.max(0, ms);
     this.batchTimer = setTimeout(() => {
       this.batchTimer = null;
       this.pump();
@@ -333,8 +337,35 @@ export class Driver {
     if (prev !== this.health.state) this.log.warn({ endpoint: this.sink?.label, state: this.health.state, error }, `${this.name} health check failing`);
   }
 
+  private watch(): void {
+    if (this.closed) return;
+    if (this.inFlight.size === 0) this.checkOverdue();
+    else this.checkStall();
+  }
+
+  /**
+   * A liveness net: a healthy target with nothing in flight and a memory batch overdue by more than
+   * a watchdog period should have been sent by the batch timer. It is sent now, and said once, so a
+   * lost wake-up costs at most WATCHDOG_MS instead of waiting for the next event.
+   */
+  private checkOverdue(): void {
+    if (!this.sink || !this.health.healthy || this.pumpScheduled) return;
+    if (this.batchTimer && performance.now() < this.batchTimerAt + WATCHDOG_MS) return; // it will fire
+    const b = this.buffer;
+    const due = b.memoryDueInMs(this.limits, this.overhead);
+    if (due !== 0 || b.overdueMs(this.limits) < WATCHDOG_MS) return;
+    this.m.overduePumps.inc();
+    if (!this.overdueSaid) {
+      this.overdueSaid = true;
+      this.log.warn({ endpoint: this.sink.label, scheduler: this.schedulerState() }, `${this.name}: a due batch had no send scheduled; sent by the watchdog (please report)`);
+    }
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
+    this.pump();
+  }
+
   private checkStall(): void {
-    if (this.inFlight.size === 0 || !this.health.healthy || this.closed) return;
+    if (!this.health.healthy) return;
     let oldest = Infinity;
     for (const t of this.inFlight.values()) oldest = Math.min(oldest, t);
     const age = performance.now() - oldest;

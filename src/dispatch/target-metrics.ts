@@ -39,6 +39,8 @@ export class TargetMetrics {
   readonly dropped: Counter;
   readonly deadLettered: Counter;
   readonly retried: Counter;
+  /** Batches the watchdog sent because no send was scheduled (driver.ts checkOverdue): should stay 0. */
+  readonly overduePumps: Counter;
   readonly spooled: Counter;
   readonly requests: Counter;
   /** Events per accepted request. */
@@ -57,6 +59,7 @@ export class TargetMetrics {
     this.deliveredShared = delivered;
     this.enqueued = new Counter(r, `${p}events_enqueued_total`, `Events handed to ${what} by the request path.`);
     this.retried = new Counter(r, `${p}events_retried_total`, `Event re-sends to ${what} after a failed attempt.`);
+    this.overduePumps = new Counter(r, `${p}watchdog_sends_total`, `Times a batch for ${what} was overdue with no send scheduled and the watchdog sent it (should stay 0; please report).`);
     this.spooled = new Counter(r, `${p}events_spooled_total`, `Events of ${what} written to the disk spool.`);
     this.dropped = new Counter(r, `${p}events_dropped_total`, `Events for ${what} lost, by reason (each lost event counted once).`, 'reason', ['queue_full', 'spool_full']);
     this.deadLettered = new Counter(r, `${p}events_dead_lettered_total`, `Events ${what} refused for good, written to the dead-letter files.`, 'reason');

@@ -109,7 +109,7 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
     const headers = forwardResponseHeaders(bres.rawHeaders.map((s) => Buffer.from(s, 'latin1')));
     obs.statusCode = status;
     obs.responseHeaders = headers;
-    if (status < 300 && !obs.captureSuccessBody) obs.responseCapture = null;
+    obs.startResponseCapture(status);
     if (status !== 200) obs.deleteResult = null;
     if (clientGone) { bres.destroy(); return; }
     armEarlyAnswer(req, res, obs.socket);

@@ -112,7 +112,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const headers = forwardResponseHeaders(rawHeaders);
     obs.statusCode = statusCode;
     obs.responseHeaders = headers;
-    if (statusCode < 300 && !obs.captureSuccessBody) obs.responseCapture = null;
+    obs.startResponseCapture(statusCode);
     if (statusCode !== 200) obs.deleteResult = null;
     if (this.clientGone) return false;
     armEarlyAnswer(this.req, this.res, obs.socket);

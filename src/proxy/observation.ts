@@ -40,6 +40,9 @@ export class CaptureAccount implements MemoryReserve {
   releaseAll(): void { this.budget.release(this.held); this.held = 0; }
 }
 
+/** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
+export const ERROR_CAPTURE_LIMIT = 64 * 1024;
+
 /** A bounded copy of a body, taken while the bytes stream on unchanged. */
 export class BodyCapture {
   private chunks: Buffer[] = [];
@@ -105,7 +108,10 @@ export class RequestObservation {
   deleteResult: DeleteObjectsResultStream | null = null;
   /** This request's share of the process-wide capture bound; null = unbounded. */
   captureAccount: CaptureAccount | null = null;
-  /** Keep the response capture for 2xx replies too (else it is dropped at the response head). */
+  /** The audit side reads error bodies: the response body is copied from the response head on when
+   * the status says it may carry one (startResponseCapture), not for every request. */
+  captureErrors = false;
+  /** Copy the response body for 2xx replies too (a 200 that may hide an <Error>). */
   captureSuccessBody = false;
   outcome: Outcome = 'completed';
   outcomeDetail: string | null = null;
@@ -130,6 +136,14 @@ export class RequestObservation {
     this.startMono = performance.now();
   }
 
+  /** At the response head: start copying the body when the audit side reads it for this status. */
+  startResponseCapture(statusCode: number): void {
+    if (!this.captureErrors || (statusCode < 300 && !this.captureSuccessBody)) return;
+    // Captures draw on one process-wide bound (captureBudget), not a fixed size per request.
+    this.captureAccount ??= new CaptureAccount(captureBudget);
+    this.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT, this.captureAccount);
+  }
+
   /** Give back the capture memory (once the event is built). */
   releaseCaptures(): void {
     this.captureAccount?.releaseAll();
@@ -142,9 +156,19 @@ export class RequestObservation {
   responseHeader(name: string): string | null {
     const h = this.responseHeaders;
     if (!h) return null;
-    for (let i = 0; i < h.length; i += 2) if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) return h[i + 1]!;
+    for (let i = 0; i < h.length; i += 2) if (sameName(h[i]!, name)) return h[i + 1]!;
     return null;
   }
+}
+
+/** raw.toLowerCase() === lower for an ASCII `lower`, without making the lower-case copy (3 lookups per event). */
+function sameName(raw: string, lower: string): boolean {
+  if (raw.length !== lower.length) return false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Consumer of finished observations (the audit event builder). */

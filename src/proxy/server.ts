@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import { forward, type ForwardContext } from './forward.js';
-import { BodyCapture, CaptureAccount, captureBudget, RequestObservation, type RequestObserver } from './observation.js';
+import { CaptureAccount, captureBudget, RequestObservation, type RequestObserver } from './observation.js';
 import { DeleteObjectsRequestStream, DeleteObjectsResultStream } from '../s3/index.js';
 import { nextRequestId } from './request-id.js';
 import { rawS3Error, sendS3Error } from './s3-error-reply.js';
@@ -21,8 +21,7 @@ import { isEarlyAnswer, isLingering } from './early-answer.js';
 import { endThenDestroy } from './stall-guard.js';
 import { admitOrRefuse, type Admission } from './admission.js';
 
-/** Error bodies and 200-with-<Error> replies are copied up to this size for the audit side. */
-export const ERROR_CAPTURE_LIMIT = 64 * 1024;
+export { ERROR_CAPTURE_LIMIT } from './observation.js';
 
 export interface ProxyServer {
   readonly server: http.Server;
@@ -181,10 +180,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       return;
     }
     if (observer.capturing) {
-      // Captures draw on one process-wide bound (captureBudget), not a fixed size per request.
-      const account = obs.captureAccount = new CaptureAccount(captureBudget);
-      obs.responseCapture = new BodyCapture(ERROR_CAPTURE_LIMIT, account);
+      // The response body capture starts at the response head, only for statuses it is read for.
+      obs.captureErrors = true;
       if (isDeleteObjects(req)) {
+        // Captures draw on one process-wide bound (captureBudget), not a fixed size per request.
+        const account = obs.captureAccount = new CaptureAccount(captureBudget);
         // Read incrementally as the bodies stream: no copy, no size cap (see src/s3/delete-objects.ts).
         obs.deleteRequest = new DeleteObjectsRequestStream({ awsChunked: isAwsChunked(req), memory: account });
         obs.deleteResult = new DeleteObjectsResultStream(account);

@@ -15,6 +15,7 @@ export interface S3Target {
 }
 
 const PLUS = /\+/g;
+const ABSOLUTE = /^https?:\/\//i;
 
 /**
  * Percent-decodes text; null when the encoding is invalid (bad escape or not UTF-8).
@@ -30,11 +31,17 @@ export function percentDecode(text: string, plusIsSpace: boolean): string | null
   }
 }
 
-/** First value wins for repeated names: S3 itself rejects or ignores duplicates of the names we read. */
+/** What parseQuery('') gives: one shared answer (most requests have no query), never to be modified. */
+const NO_QUERY: { readonly query: Map<string, string>; readonly bad: boolean } = Object.freeze({ query: new Map<string, string>(), bad: false });
+
+/**
+ * First value wins for repeated names: S3 itself rejects or ignores duplicates of the names we read.
+ * The map is the caller's to read, not to change: an empty query's map is shared.
+ */
 export function parseQuery(qs: string): { query: Map<string, string>; bad: boolean } {
+  if (qs.length === 0) return NO_QUERY;
   const query = new Map<string, string>();
   let bad = false;
-  if (qs.length === 0) return { query, bad };
   let start = 0;
   while (start <= qs.length) {
     let end = qs.indexOf('&', start);
@@ -60,7 +67,7 @@ export function splitTarget(url: string): { path: string; rawQuery: string; auth
   let authority: string | null = null;
   let rest = url;
   // Absolute-form: the authority replaces Host (RFC 9112 3.2.2).
-  const scheme = /^https?:\/\//i.exec(url);
+  const scheme = url.charCodeAt(0) === 0x2f ? null : ABSOLUTE.exec(url);
   if (scheme !== null) {
     const afterScheme = scheme[0].length;
     let slash = url.indexOf('/', afterScheme);
@@ -116,14 +123,16 @@ function virtualBucket(host: string, domains: readonly string[]): string | null 
   return best;
 }
 
+const also = (problem: string | null, more: string): string => (problem === null ? more : problem + '; ' + more);
+
 export function parseTarget(input: S3RequestInput): S3Target {
   const url = typeof input?.url === 'string' ? input.url : '';
   const headers = input?.headers ?? {};
   const domains = Array.isArray(input?.virtualHostDomains) ? input.virtualHostDomains : [];
   const { path, rawQuery, authority } = splitTarget(url);
   const parsed = parseQuery(rawQuery);
-  const problems: string[] = [];
-  if (parsed.bad) problems.push('invalid percent-encoding in query string; raw text kept');
+  // Problems joined by '; ' as they are found (no array per request: most requests have none).
+  let problem: string | null = parsed.bad ? 'invalid percent-encoding in query string; raw text kept' : null;
 
   const host = authority !== null ? hostName(authority) : hostName(headers.host);
   let vBucket: string | null;
@@ -132,15 +141,15 @@ export function parseTarget(input: S3RequestInput): S3Target {
     // The proxy's own reading (the one it refuses requests by): listed names, CNAME buckets.
     const reading = rules.read(host);
     vBucket = reading.kind === 'virtual' || reading.kind === 'cname' ? reading.bucket : null;
-    if (reading.kind === 'unknown') problems.push(reading.reason);
+    if (reading.kind === 'unknown') problem = also(problem, reading.reason);
   } else {
     vBucket = host.length > 0 && domains.length > 0 ? virtualBucket(host, domains) : null;
   }
 
   if (!path.startsWith('/')) {
-    problems.push('request target does not start with "/"');
+    problem = also(problem, 'request target does not start with "/"');
     return { bucket: vBucket, key: null, addressing: vBucket === null ? 'path' : 'virtual-host', query: parsed.query,
-      problem: problems.join('; ') };
+      problem };
   }
 
   let bucket: string | null;
@@ -159,7 +168,7 @@ export function parseTarget(input: S3RequestInput): S3Target {
       bucket = null;
     } else {
       const decoded = percentDecode(rawBucket, false);
-      if (decoded === null) problems.push('invalid percent-encoding in bucket name; raw text kept');
+      if (decoded === null) problem = also(problem, 'invalid percent-encoding in bucket name; raw text kept');
       bucket = decoded ?? rawBucket;
     }
   }
@@ -167,14 +176,14 @@ export function parseTarget(input: S3RequestInput): S3Target {
   let key: string | null = null;
   if (rawKey.length > 0) {
     const decoded = percentDecode(rawKey, false);
-    if (decoded === null) problems.push('invalid percent-encoding in object key; raw text kept');
+    if (decoded === null) problem = also(problem, 'invalid percent-encoding in object key; raw text kept');
     key = decoded ?? rawKey;
   }
   if (bucket === null && key !== null) {
     // "//x" in path style: an empty bucket name, so no object either.
-    problems.push('empty bucket name in path');
+    problem = also(problem, 'empty bucket name in path');
     key = null;
   }
 
-  return { bucket, key, addressing, query: parsed.query, problem: problems.length > 0 ? problems.join('; ') : null };
+  return { bucket, key, addressing, query: parsed.query, problem };
 }

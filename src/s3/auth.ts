@@ -141,12 +141,17 @@ interface SigV4Scope {
   problem: string | null;
   /** The Signature parameter when it was found before the cut (see sigv4ScopeOf), else undefined. */
   signature: string | undefined;
+  /** sigv4ScopeOf's two possible answers for this scope, made once (no object per request). */
+  readonly signed: { scope: SigV4Scope; signed: boolean };
+  readonly unsigned: { scope: SigV4Scope; signed: boolean };
 }
 
 function parseSigV4Scope(value: string): SigV4Scope {
   const { v4a, credential, signedHeaders, signature } = splitSigV4Authorization(value);
   const cred = parseCredential(credential);
-  const a: SigV4Scope = { accessKey: cred.accessKey, region: cred.region, signedHeaders: parseSignedHeaders(signedHeaders), problem: null, signature };
+  const a = { accessKey: cred.accessKey, region: cred.region, signedHeaders: parseSignedHeaders(signedHeaders), problem: null as string | null, signature } as SigV4Scope;
+  (a as { signed: unknown }).signed = { scope: a, signed: true };
+  (a as { unsigned: unknown }).unsigned = { scope: a, signed: false };
   const problems: string[] = [];
   if (v4a) problems.push('SigV4a (AWS4-ECDSA-P256-SHA256) signature');
   if (credential === undefined) problems.push('Authorization header has no Credential');
@@ -158,28 +163,53 @@ function parseSigV4Scope(value: string): SigV4Scope {
 
 // A client signs every request with the same Credential and SignedHeaders (only the signature
 // changes): their parse is memoised on the header text before ", Signature=" when the signature is
-// the last parameter, as every SDK writes it. Bounded: cleared when full.
+// the last parameter, as every SDK writes it. Bounded: cleared when full. The last head is also kept
+// as it is, so that the next request of the same client is recognised by comparing characters,
+// without cutting the head out of its header (a new string) and hashing it for the map.
 const SCOPE_CACHE_MAX = 512;
 const scopeCache = new Map<string, SigV4Scope>();
 const SIGNATURE_TAIL = /^[^,\s=]+$/;
 const SIGNATURE_SEP = ', Signature=';
+let lastHead = '';
+let lastHeadScope: SigV4Scope | null = null;
 
-function sigv4ScopeOf(value: string): { scope: SigV4Scope; signature: string | undefined } {
+/** SIGNATURE_TAIL.test(value.slice(from)) without the slice (ASCII decided here, the rest by the regex). */
+function isSignatureTail(value: string, from: number): boolean {
+  if (from >= value.length) return false;
+  for (let i = from; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return SIGNATURE_TAIL.test(value.slice(from));
+    if (c === 0x2c || c === 0x3d || c === 0x20 || (c >= 0x09 && c <= 0x0d)) return false;
+  }
+  return true;
+}
+
+/**
+ * The scope of a SigV4 Authorization value, and whether it has a signature: the first Signature
+ * parameter, as in splitSigV4Authorization (a non-empty last one when the memo was used).
+ */
+function sigv4ScopeOf(value: string): { scope: SigV4Scope; signed: boolean } {
   const cut = value.lastIndexOf(SIGNATURE_SEP);
-  const tail = cut > 0 ? value.slice(cut + SIGNATURE_SEP.length) : '';
-  if (!SIGNATURE_TAIL.test(tail)) {
+  if (cut <= 0 || !isSignatureTail(value, cut + SIGNATURE_SEP.length)) {
     const scope = parseSigV4Scope(value);
-    return { scope, signature: scope.signature };
+    return scope.signature === undefined || scope.signature.length === 0 ? scope.unsigned : scope.signed;
   }
-  const head = value.slice(0, cut);
-  let scope = scopeCache.get(head);
-  if (scope === undefined) {
-    scope = parseSigV4Scope(head);
-    if (scopeCache.size >= SCOPE_CACHE_MAX) scopeCache.clear();
-    scopeCache.set(head, scope);
+  let scope: SigV4Scope | undefined;
+  if (cut === lastHead.length && lastHeadScope !== null && value.startsWith(lastHead)) {
+    scope = lastHeadScope;
+  } else {
+    const head = value.slice(0, cut);
+    scope = scopeCache.get(head);
+    if (scope === undefined) {
+      scope = parseSigV4Scope(head);
+      if (scopeCache.size >= SCOPE_CACHE_MAX) scopeCache.clear();
+      scopeCache.set(head, scope);
+    }
+    lastHead = head;
+    lastHeadScope = scope;
   }
-  // The first Signature parameter wins, as in splitSigV4Authorization.
-  return { scope, signature: scope.signature ?? tail };
+  // The first Signature parameter wins: one before the cut, when there is one, else the tail (non-empty).
+  return scope.signature === undefined || scope.signature.length > 0 ? scope.signed : scope.unsigned;
 }
 
 // Requests signed in the same second carry the same X-Amz-Date: remember the last conversion.
@@ -197,14 +227,14 @@ function amzDateToIsoMemo(v: string | undefined): string | null {
 function sigv4Header(value: string, headers: S3RequestInput['headers']): AuthInfo {
   const a = base('sigv4-header');
   a.signatureVersion = 'SigV4';
-  const { scope, signature } = sigv4ScopeOf(value);
+  const { scope, signed } = sigv4ScopeOf(value);
   a.accessKey = scope.accessKey;
   a.region = scope.region;
   // Shared with the memo: copied so that no caller can alter the cached list.
   a.signedHeaders = scope.signedHeaders === null ? null : scope.signedHeaders.slice();
   a.problem = scope.problem;
   a.signedAt = amzDateToIsoMemo(firstHeader(headers['x-amz-date'])) ?? httpDateToIso(firstHeader(headers.date));
-  if (signature === undefined || signature.length === 0) addProblem(a, 'Authorization header has no Signature');
+  if (!signed) addProblem(a, 'Authorization header has no Signature');
   return a;
 }
 
@@ -267,6 +297,21 @@ function sigv2Query(q: AuthQuery): AuthInfo {
 }
 
 /**
+ * value.slice(0, 22).toUpperCase().startsWith(prefix) for an upper-case ASCII prefix of at most 22
+ * characters, without the two copies; a non-ASCII character (whose upper case may be longer) takes
+ * that exact expression.
+ */
+function startsWithUpper(value: string, prefix: string): boolean {
+  if (value.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return value.slice(0, SIGV4A_ALGORITHM.length).toUpperCase().startsWith(prefix);
+    if ((c >= 0x61 && c <= 0x7a ? c - 32 : c) !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
  * Parses the request's authentication. Pass the parsed query (parseTarget().query) to avoid
  * parsing it twice. Never throws.
  */
@@ -280,10 +325,9 @@ export function parseAuth(input: S3RequestInput, query?: Map<string, string>): A
 
     let a: AuthInfo;
     if (authorization !== undefined && authorization.length > 0) {
-      const upper = authorization.slice(0, SIGV4A_ALGORITHM.length).toUpperCase();
-      if (upper.startsWith(SIGV4_ALGORITHM) || upper === SIGV4A_ALGORITHM) {
+      if (startsWithUpper(authorization, SIGV4_ALGORITHM) || startsWithUpper(authorization, SIGV4A_ALGORITHM)) {
         a = sigv4Header(authorization, headers);
-      } else if (upper.startsWith('AWS ')) {
+      } else if (startsWithUpper(authorization, 'AWS ')) {
         a = sigv2Header(authorization, headers);
       } else {
         a = base('anonymous');

@@ -86,6 +86,8 @@ function workersFront(core: Core): WorkersFront {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(waits), new Promise<void>((r) => { timer = setTimeout(r, ACK_TIMEOUT_MS); })]);
     clearTimeout(timer);
+    const late = [...slots.values()].filter((s) => s.worker.isConnected() && s.ackedSeq < seq).map((s) => s.worker.process.pid);
+    if (late.length > 0) logger.warn({ workers: late, waitedMs: ACK_TIMEOUT_MS, active: dispatcher.active }, 'workers: not every worker acknowledged the audit change in time; the reply goes out, they apply it when they answer');
   };
   // The admin API changes the webhook through this: the reply waits until the workers know.
   const control: AuditControl = {
