@@ -22,11 +22,14 @@ interface Args {
   /** Events per delivery phase, and for the spool phases. */
   events: number;
   spoolEvents: number;
+  /** Phases to run (default all): plain, plainSerialised, gzip, spool (write then drain). */
+  phases?: string[];
 }
 
 interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+const runs = (phase: string): boolean => args.phases === undefined || args.phases.includes(phase);
 const MAX_QUEUED = 20_000;
 const WAIT_MS = 90_000;
 
@@ -39,6 +42,8 @@ async function sinkMode(m: 'ok' | 'down' | 'hang'): Promise<void> {
   if (!r.ok) throw new Error(`receiver mode ${m}: ${r.status}`);
 }
 
+/** This process's CPU (user+system) in µs: the phases report CPU per event beside events/s. */
+const cpuUs = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -107,6 +112,7 @@ async function deliveryPhase(gzip: boolean, serialised = false): Promise<Record<
   const base = d.counters().delivered;
   const dropped0 = d.counters().dropped;
   const n = args.events;
+  const c0 = cpuUs();
   const t0 = performance.now();
   const finished = until(() => d.counters().delivered >= base + n, `${n} delivered`);
   await enqueuePaced(n, serialised);
@@ -119,6 +125,7 @@ async function deliveryPhase(gzip: boolean, serialised = false): Promise<Record<
     events: n,
     seconds: (t1 - t0) / 1000,
     eventsPerSec: n / ((t1 - t0) / 1000),
+    cpuUsPerEvent: (cpuUs() - c0) / n,
     enqueueSeconds: (tEnq - t0) / 1000,
     receivedEvents: ev,
     requests: after.requests - before.requests,
@@ -137,9 +144,20 @@ try {
   await enqueuePaced(20_000);
   await until(() => d.counters().delivered >= 20_000, 'warm-up delivered');
 
-  result['plain'] = await deliveryPhase(false);
-  result['plainSerialised'] = await deliveryPhase(false, true);
-  result['gzip'] = await deliveryPhase(true);
+  if (runs('plain')) result['plain'] = await deliveryPhase(false);
+  if (runs('plainSerialised')) result['plainSerialised'] = await deliveryPhase(false, true);
+  if (runs('gzip')) result['gzip'] = await deliveryPhase(true);
+  if (runs('spool')) await spoolPhases();
+  result['counters'] = d.counters();
+} catch (err) {
+  result['error'] = (err as Error).message;
+}
+await d.close(2000).catch(() => {});
+rmSync(dataDir, { recursive: true, force: true });
+process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+process.exit(0);
+
+async function spoolPhases(): Promise<void> {
 
   // Spool: receiver down while enqueuing.
   await d.setWebhook(webhook);
@@ -147,6 +165,7 @@ try {
   const m = args.spoolEvents;
   const c0 = d.counters();
   const spooled0 = c0.spooled;
+  const cpuS0 = cpuUs();
   const tS0 = performance.now();
   await enqueuePaced(m);
   const tS1 = await until(() => {
@@ -160,6 +179,7 @@ try {
     events: m,
     seconds: (tS1 - tS0) / 1000,
     eventsPerSec: m / ((tS1 - tS0) / 1000),
+    cpuUsPerEvent: (cpuUs() - cpuS0) / m,
     spoolEventsHeld: c1.spoolEvents,
     dropped: c1.dropped - c0.dropped,
     deliveredWhileDown: c1.delivered - c0.delivered,
@@ -169,6 +189,7 @@ try {
   const base = d.counters().delivered;
   const held = d.counters().spoolEvents + d.counters().queued;
   const before = await sink();
+  const cpuD0 = cpuUs();
   const tUp = performance.now();
   await sinkMode('ok');
   let tFirst = 0;
@@ -184,13 +205,7 @@ try {
     secondsFromFirstDelivery: (tEnd - tFirst) / 1000,
     eventsPerSec: held / ((tEnd - tFirst) / 1000),
     eventsPerSecFromUp: held / ((tEnd - tUp) / 1000),
+    cpuUsPerEvent: (cpuUs() - cpuD0) / held,
     receivedEvents: after.events - before.events,
   };
-  result['counters'] = d.counters();
-} catch (err) {
-  result['error'] = (err as Error).message;
 }
-await d.close(2000).catch(() => {});
-rmSync(dataDir, { recursive: true, force: true });
-process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-process.exit(0);

@@ -72,6 +72,30 @@ function inner(s: string): string {
   return NEEDS_ESCAPE.test(s) ? escapeLineSeparators(JSON.stringify(s)).slice(1, -1) : s;
 }
 
+// Fields with few distinct values (version, kind, API name, method, bucket, host, user agent,
+// client address, outcome): the last value each one wrote without escaping is remembered per field,
+// and the same value again skips the escape test (=== is a pointer or a short memcmp; the test
+// scans the string).
+const SAFE: string[] = [];
+const enum Slot { Version, Kind, Name, Bucket, Addressing, Method, Host, UserAgent, Ip, Outcome }
+
+/** inner(s) for the field `slot`. */
+function innerAt(s: string, slot: Slot): string {
+  if (s === SAFE[slot]) return s;
+  if (NEEDS_ESCAPE.test(s)) return escapeLineSeparators(JSON.stringify(s)).slice(1, -1);
+  SAFE[slot] = s;
+  return s;
+}
+
+/** str(s) for the field `slot`. */
+function strAt(s: string | null, slot: Slot): string {
+  if (s === null) return 'null';
+  if (s === SAFE[slot]) return '"' + s + '"';
+  if (NEEDS_ESCAPE.test(s)) return escapeLineSeparators(JSON.stringify(s));
+  SAFE[slot] = s;
+  return '"' + s + '"';
+}
+
 // Sections that repeat from one event to the next (one client signs every request with the same
 // credential scope; the proxy's host, backend and instance rarely change): the last text written is
 // kept with the values it was written from and reused when they are the same (compared with ===,
@@ -108,34 +132,51 @@ function proxySection(p: AuditEvent['proxy']): string {
   return proxyText;
 }
 
+/** True when dict(o) is "{}" (the same for-in). */
+function isEmpty(o: Record<string, string>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+function readOnlyText(b: boolean): string {
+  return b === true ? ',"readOnly":true' : b === false ? ',"readOnly":false' : ',"readOnly":' + b;
+}
+
 /** JSON text of an audit event: JSON.stringify(event) with the line separators escaped. Rare nested
- * parts (copy source, DeleteObjects keys, TLS) go through JSON.stringify. */
+ * parts (copy source, DeleteObjects keys, TLS) go through JSON.stringify.
+ * Every `+` of a long result makes a string piece that V8 copies again when the text is encoded:
+ * the usual values (nulls, empty maps, no TLS) are written with the constant text around them. */
 export function serializeEvent(e: AuditEvent): string {
   const a = e.api;
   const q = e.request;
   const r = e.response;
   const c = e.client;
-  return '{"version":"' + inner(e.version) + '","id":"' + inner(e.id) +
-    (e.sequence === undefined ? '","kind":"' : '","sequence":' + num(e.sequence) + ',"kind":"') + inner(e.kind) + '","time":"' + inner(e.time) +
-    '","api":{"name":"' + inner(a.name) + '","bucket":' + str(a.bucket) + ',"object":' + str(a.object) +
-    ',"addressing":' + str(a.addressing) + ',"readOnly":' + a.readOnly + ',"versionId":' + str(a.versionId) +
-    ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber) +
-    ',"copySource":' + (a.copySource === null ? 'null' : nested(a.copySource)) +
-    ',"objects":' + (a.objects === null ? 'null' : nested(a.objects)) +
-    ',"objectsTruncated":' + a.objectsTruncated +
+  return '{"version":"' + innerAt(e.version, Slot.Version) + '","id":"' + inner(e.id) +
+    (e.sequence === undefined ? '","kind":"' : '","sequence":' + num(e.sequence) + ',"kind":"') + innerAt(e.kind, Slot.Kind) + '","time":"' + inner(e.time) +
+    '","api":{"name":"' + innerAt(a.name, Slot.Name) + '","bucket":' + strAt(a.bucket, Slot.Bucket) + ',"object":' + str(a.object) +
+    ',"addressing":' + strAt(a.addressing, Slot.Addressing) + readOnlyText(a.readOnly) +
+    (a.versionId === null && a.uploadId === null && a.partNumber === null ? ',"versionId":null,"uploadId":null,"partNumber":null'
+      : ',"versionId":' + str(a.versionId) + ',"uploadId":' + str(a.uploadId) + ',"partNumber":' + num(a.partNumber)) +
+    (a.copySource === null && a.objects === null && a.objectsTruncated === false ? ',"copySource":null,"objects":null,"objectsTruncated":false'
+      : ',"copySource":' + (a.copySource === null ? 'null' : nested(a.copySource)) +
+        ',"objects":' + (a.objects === null ? 'null' : nested(a.objects)) +
+        ',"objectsTruncated":' + a.objectsTruncated) +
     (a.problem === undefined ? '' : ',"problem":' + str(a.problem)) +
     (a.objectsSkipped === undefined ? '' : ',"objectsSkipped":' + num(a.objectsSkipped)) +
-    '},"request":{"id":"' + inner(q.id) + '","method":"' + inner(q.method) + '","path":"' + inner(q.path) +
-    '","query":' + dict(q.query) + ',"host":' + str(q.host) + ',"userAgent":' + str(q.userAgent) +
-    ',"contentLength":' + num(q.contentLength) + ',"decodedContentLength":' + num(q.decodedContentLength) +
-    ',"headers":' + dict(q.headers) +
-    '},"response":{"statusCode":' + num(r.statusCode) + ',"errorCode":' + str(r.errorCode) +
-    ',"errorMessage":' + str(r.errorMessage) + ',"requestId":' + str(r.requestId) + ',"hostId":' + str(r.hostId) +
-    ',"contentLength":' + num(r.contentLength) + ',"headers":' + dict(r.headers) +
-    authSection(e.auth) + inner(c.ip) + '","port":' + num(c.port) + ',"peerIp":' + str(c.peerIp) +
-    '},"tls":' + (e.tls === null ? 'null' : nested(e.tls)) +
-    ',"bytes":{"received":' + num(e.bytes.received) + ',"sent":' + num(e.bytes.sent) +
+    '},"request":{"id":"' + inner(q.id) + '","method":"' + innerAt(q.method, Slot.Method) + '","path":"' + inner(q.path) +
+    (isEmpty(q.query) ? '","query":{},"host":' : '","query":' + dict(q.query) + ',"host":') + strAt(q.host, Slot.Host) + ',"userAgent":' + strAt(q.userAgent, Slot.UserAgent) +
+    (q.contentLength === null && q.decodedContentLength === null ? ',"contentLength":null,"decodedContentLength":null'
+      : ',"contentLength":' + num(q.contentLength) + ',"decodedContentLength":' + num(q.decodedContentLength)) +
+    (isEmpty(q.headers) ? ',"headers":{}},"response":{"statusCode":' : ',"headers":' + dict(q.headers) + '},"response":{"statusCode":') + num(r.statusCode) +
+    (r.errorCode === null && r.errorMessage === null ? ',"errorCode":null,"errorMessage":null,"requestId":'
+      : ',"errorCode":' + str(r.errorCode) + ',"errorMessage":' + str(r.errorMessage) + ',"requestId":') +
+    str(r.requestId) + ',"hostId":' + str(r.hostId) + ',"contentLength":' + num(r.contentLength) +
+    (isEmpty(r.headers) ? ',"headers":{}' : ',"headers":' + dict(r.headers)) +
+    authSection(e.auth) + innerAt(c.ip, Slot.Ip) + '","port":' + num(c.port) +
+    (c.peerIp === null && e.tls === null ? ',"peerIp":null},"tls":null,"bytes":{"received":'
+      : ',"peerIp":' + str(c.peerIp) + '},"tls":' + (e.tls === null ? 'null' : nested(e.tls)) + ',"bytes":{"received":') +
+    num(e.bytes.received) + ',"sent":' + num(e.bytes.sent) +
     '},"timing":{"firstByteMs":' + ms3(e.timing.firstByteMs) + ',"totalMs":' + ms3(e.timing.totalMs) +
-    '},"outcome":"' + inner(e.outcome) + '","outcomeDetail":' + str(e.outcomeDetail) +
+    '},"outcome":"' + innerAt(e.outcome, Slot.Outcome) + (e.outcomeDetail === null ? '","outcomeDetail":null' : '","outcomeDetail":' + str(e.outcomeDetail)) +
     proxySection(e.proxy);
 }

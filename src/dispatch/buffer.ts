@@ -17,6 +17,7 @@ import { MemoryQueue, type QueueItems } from './memory-queue.js';
 import type { Spool } from './spool.js';
 import { Batch } from './batch.js';
 import { eventJsonText } from './event-slab.js';
+import { recordSize } from './spool-segment.js';
 
 export type RefusedReason = 'queue_full' | 'spool_full' | 'spool_error';
 
@@ -146,7 +147,11 @@ export class EventBuffer {
   spill(maxBytes: number): number {
     const s = this.spool;
     if (s === null || this.mq.length === 0) return 0;
-    const items = this.mq.take(this.mq.length, maxBytes);
+    // While the disk writer is behind, take only what the spool can accept: taking a whole chunk
+    // and putting it back, every turn until the writer caught up, was a fifth of the profile.
+    const room = s.pendingRoom(this.mq.sizeAt(0));
+    if (room < recordSize(this.mq.sizeAt(0))) return 0;
+    const items = room === Infinity ? this.mq.take(this.mq.length, maxBytes) : this.mq.take(this.mq.length, Math.min(maxBytes, room), recordSize);
     const acc = s.append(items);
     if (acc > 0) this.spoolDry = false;
     if (acc < items.json.length) this.mq.unshift(items, acc);

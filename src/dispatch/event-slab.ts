@@ -39,7 +39,9 @@ export function writeEventJson(buf: Buffer, off: number, json: EventJson, jsonBy
     return off + n;
   }
   if (json.length !== jsonBytes) throw new Error(`event JSON byte length mismatch (${json.length} != ${jsonBytes})`);
-  return off + json.copy(buf, off);
+  if (off + jsonBytes > buf.length) throw new RangeError('event JSON does not fit the body');
+  buf.set(json, off); // copy() without its argument checks and partial-range views
+  return off + jsonBytes;
 }
 
 /** The JSON text, whichever form it is held in (rare paths: dead letters, logs). */

@@ -38,6 +38,56 @@ export function hecTime(timeMs: number): string {
   return (Math.round(timeMs) / 1000).toFixed(3);
 }
 
+// hecTime() runs twice per event (batch sizing, then the body) and toFixed() was a tenth of the
+// delivery path's profile: for the times that occur (0 <= ms < 1e14, where k/1000 is within far less
+// than half a millisecond of its double, so toFixed(3) prints exactly the integer digits) the digits
+// are computed from integers, written straight into the body. Anything else takes hecTime().
+const FAST_TIME_LIMIT = 1e14;
+
+/** Bytes of hecTime(timeMs). */
+function hecTimeLength(timeMs: number): number {
+  const k = Math.round(timeMs);
+  if (!(k >= 0 && k < FAST_TIME_LIMIT)) return hecTime(timeMs).length;
+  let s = Math.floor(k / 1000);
+  let digits = 1;
+  while (s >= 10) {
+    s = Math.floor(s / 10);
+    digits++;
+  }
+  return digits + 4;
+}
+
+/** Writes hecTime(timeMs) (ASCII) at `off`; returns the offset after it. */
+function writeHecTime(buf: Buffer, off: number, timeMs: number): number {
+  const k = Math.round(timeMs);
+  if (!(k >= 0 && k < FAST_TIME_LIMIT)) {
+    const t = hecTime(timeMs);
+    return off + buf.write(t, off, t.length, 'latin1');
+  }
+  let s = Math.floor(k / 1000);
+  let f = k - s * 1000;
+  const end = off + hecTimeLength(k);
+  let i = end - 1;
+  for (let d = 0; d < 3; d++) {
+    const q = Math.floor(f / 10);
+    buf[i--] = 0x30 + (f - q * 10);
+    f = q;
+  }
+  buf[i--] = 0x2e; // .
+  do {
+    const q = Math.floor(s / 10);
+    buf[i--] = 0x30 + (s - q * 10);
+    s = q;
+  } while (s > 0);
+  return end;
+}
+
+/** Copies `src` at `off` (short constant parts: a loop beats a native copy's call cost). */
+function writeBytes(buf: Buffer, off: number, src: Uint8Array): number {
+  for (let i = 0; i < src.length; i++) buf[off + i] = src[i]!;
+  return off + src.length;
+}
+
 /** Event time (epoch ms) from an event's RFC 3339 `time`; now when missing or unparsable. */
 export function eventTimeMs(time: unknown): number {
   if (typeof time === 'string') {
@@ -96,12 +146,13 @@ class LinesFormatter extends BaseFormatter {
   }
 }
 
+const TIME_KEY = Buffer.from('{"time":', 'latin1');
+
 class HecEventFormatter extends BaseFormatter {
   readonly format = 'hec-event' as const;
   readonly contentType = 'application/json';
-  /** `,"host":..,"event":` rendered once (pino's trick: constant parts are cached strings). */
-  private readonly middle: string;
-  private readonly middleBytes: number;
+  /** `,"host":..,"event":` rendered once, as bytes (pino's trick: constant parts are cached). */
+  private readonly middle: Buffer;
 
   constructor(meta: FormatMeta) {
     super();
@@ -109,20 +160,18 @@ class HecEventFormatter extends BaseFormatter {
     m += `,"sourcetype":${JSON.stringify(meta.sourcetype || DEFAULT_SOURCETYPE)}`;
     if (meta.index) m += `,"index":${JSON.stringify(meta.index)}`;
     m += ',"event":';
-    this.middle = m;
-    this.middleBytes = Buffer.byteLength(m);
+    this.middle = Buffer.from(m, 'utf8');
   }
 
   size(jsonBytes: number, timeMs: number): number {
     // {"time":  + time + middle + json + }\n
-    return 8 + hecTime(timeMs).length + this.middleBytes + jsonBytes + 2;
+    return 8 + hecTimeLength(timeMs) + this.middle.length + jsonBytes + 2;
   }
 
   write(buf: Buffer, off: number, json: EventJson, jsonBytes: number, timeMs: number): number {
-    off += buf.write('{"time":', off, 8, 'latin1');
-    const t = hecTime(timeMs);
-    off += buf.write(t, off, t.length, 'latin1');
-    off += buf.write(this.middle, off, this.middleBytes, 'utf8');
+    off = writeBytes(buf, off, TIME_KEY);
+    off = writeHecTime(buf, off, timeMs);
+    off = writeBytes(buf, off, this.middle);
     off = writeEventJson(buf, off, json, jsonBytes);
     buf[off] = 0x7d; // }
     buf[off + 1] = 0x0a;

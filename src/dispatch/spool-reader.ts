@@ -95,8 +95,8 @@ export class SpoolReader {
           if (this.o.activeSegment() === seg || !this.advance()) break;
           continue;
         }
-        const rf = await this.fileFor(seg);
-        const rec = await rf.recordAt(this.off, seg.readableEnd);
+        const rf = this.file?.seg === seg ? this.file.rf : await this.fileFor(seg);
+        const rec = rf.recordNow(this.off, seg.readableEnd) ?? await rf.recordAt(this.off, seg.readableEnd);
         if (rec.kind === 'corrupt') {
           await this.skipCorrupt(seg, rf, rec.reason);
           continue;

@@ -148,6 +148,19 @@ export class Spool {
   }
 
   /**
+   * Bytes of records (recordSize) append() can take before the writer's pending bound, when that
+   * bound is what limits it now; Infinity when it is not (then append() decides, marking the spool
+   * full if need be). 0 means an append of an event of `firstJsonBytes` would take nothing now.
+   */
+  pendingRoom(firstJsonBytes: number): number {
+    const l = this.ledger;
+    const rs = recordSize(firstJsonBytes);
+    if (l.closed || this.writer.broken || l.pendingBytes === 0) return Infinity;
+    if (l.diskBytes + l.pendingBytes + rs > this.opts.maxBytes) return Infinity; // append() marks it full
+    return Math.max(0, this.maxPending - l.pendingBytes);
+  }
+
+  /**
    * Accepts events [from, end) in order, as many as fit; returns how many were accepted (a prefix).
    * Synchronous: the events count as spooled at once, the writer puts them on disk in order.
    */

@@ -42,6 +42,21 @@ test('hec time keeps millisecond decimals', () => {
   assert.equal(hecTime(Date.parse('2024-11-25T10:20:30.007Z')), '1732530030.007');
 });
 
+test('hec-event: the time written into the body is hecTime() for any time, and size() is exact', () => {
+  const f = createFormatter('hec-event', { host: 'hé', index: 'i' });
+  const middle = `,"host":"hé","source":"s3-audit-proxy","sourcetype":"_json","index":"i","event":`;
+  const json = '{"a":"✓"}';
+  const jsonBytes = Buffer.byteLength(json);
+  const check = (t: number): void => {
+    const want = Buffer.from(`{"time":${hecTime(t)}${middle}${json}}\n`, 'utf8');
+    assert.equal(f.size(jsonBytes, t), want.length, `size at ${t}`);
+    assert.deepEqual(f.body([json], [jsonBytes], [t]), want, `body at ${t}`);
+  };
+  for (const t of [0, 0.4, 0.5, 1, 999, 1000, 1001, 9999.5, 1732530030456, 1732530030999.5, 99999999999999, 1e14, 1e15 + 0.5, 1e21, -0.4, -0.5, -1, -1732530030456, NaN, Infinity, -Infinity]) check(t);
+  fc.assert(fc.property(fc.double({ min: -1e16, max: 1e16, noNaN: true }), (t) => check(t)), { numRuns: 2000 });
+  fc.assert(fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), (t) => check(t)), { numRuns: 2000 });
+});
+
 test('hec-raw and ndjson: newline-delimited events; raw metadata in the query', () => {
   const evs = [{ a: 1 }, { b: 'two\nlines' }];
   for (const f of ['hec-raw', 'ndjson'] as const) {

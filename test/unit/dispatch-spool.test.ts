@@ -4,7 +4,8 @@ import { appendFile, readdir, readFile, stat, truncate, writeFile } from 'node:f
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { crc32, crc32Table, encodeRecord, encodeRecords, parseRecord, recordSize, segmentFileName } from '../../src/dispatch/spool-segment.js';
-import { scanSegment } from '../../src/dispatch/spool-scan.js';
+import { scanSegment, SegmentFileReader } from '../../src/dispatch/spool-scan.js';
+import { open } from 'node:fs/promises';
 import { Spool } from '../../src/dispatch/spool.js';
 import type { QueueItems } from '../../src/dispatch/memory-queue.js';
 import { captureLogger, tempDir } from '../helpers/dispatch-fixtures.js';
@@ -194,4 +195,35 @@ test('spool: a torn tail left by a crash is skipped with a warning; a corrupt re
   sp2.ack(r!.endSeg[8], r!.endOff[8], 9);
   assert.equal(sp2.events, 0);
   await sp2.close();
+});
+
+test('records read without waiting (whole in the buffer) are the records written, across many refills', async (t) => {
+  const dir = await tempDir(t);
+  const json = Array.from({ length: 400 }, (_, i) => JSON.stringify({ i, pad: 'é'.repeat(i % 50), s: 'x'.repeat((i * 37) % 300) }));
+  const bytes = json.map((j) => Buffer.byteLength(j));
+  const times = json.map((_, i) => Date.UTC(2026, 0, 1) + i);
+  const path = join(dir, segmentFileName(1));
+  await writeFile(path, encodeRecords(json, bytes, times));
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const rf = new SegmentFileReader(fh, 1024); // small chunks: many refills while views are held
+    const got: string[] = [];
+    let off = 0;
+    let viaViews = 0;
+    while (off < size) {
+      const now = rf.recordNow(off, size);
+      if (now) viaViews++;
+      const r = now ?? await rf.recordAt(off, size);
+      assert.equal(r.kind, 'record');
+      if (r.kind !== 'record') break;
+      assert.equal(r.timeMs, times[got.length]);
+      got.push(r.json);
+      off = r.end;
+    }
+    assert.ok(viaViews > 100, `most records came from the buffer (${viaViews})`);
+    assert.deepEqual(got, json);
+  } finally {
+    await fh.close();
+  }
 });

@@ -165,3 +165,19 @@ test('the strings that are never null (id, kind, time, name, request id, method,
       }));
     }), { numRuns: 500 });
 });
+
+test('fields remembered as safe (user agent, bucket, method, ...) are escaped again whenever the value changes', () => {
+  const values = ['aws-cli/2', 'aws-cli/2', 'a"b', 'aws-cli/2', 'x\u2028y', 'x\u2028y', '\ud800', 'aws-cli/2', 'é', 'aws-cli/2'];
+  for (const v of values) {
+    same(event((e) => {
+      e.request.userAgent = v;
+      e.request.host = v;
+      e.api.bucket = v;
+      e.api.name = v;
+      e.request.method = v;
+      e.client.ip = v;
+      e.outcome = v as AuditEvent['outcome'];
+    }));
+    same(event((e) => { e.request.userAgent = null; e.api.bucket = null; e.api.addressing = null; }));
+  }
+});
