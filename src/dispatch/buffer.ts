@@ -176,6 +176,11 @@ export class EventBuffer {
     return Math.max(0, l.maxWaitMs - (now - this.firstPendingAt));
   }
 
+  /** Memory holds events and nothing else waits (no spool read, nothing given back or unread). */
+  get onlyMemoryWaiting(): boolean {
+    return this.mq.length > 0 && this.returned.length === 0 && this.readAhead === null && !this.reading && (this.spool?.unread ?? 0) === 0;
+  }
+
   /** How long the pending memory batch has waited past its wait time, ms (0 when none is due). */
   overdueMs(l: BatchLimits): number {
     if (this.mq.length === 0 || this.firstPendingAt === 0) return 0;

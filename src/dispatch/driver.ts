@@ -351,7 +351,8 @@ export class Driver {
    * lost wake-up costs at most WATCHDOG_MS instead of waiting for the next event.
    */
   private checkOverdue(): void {
-    if (!this.sink || !this.health.healthy || this.pumpScheduled) return;
+    if (!this.sink || !this.health.healthy || this.pumpScheduled || this.ack?.full(0)) return;
+    if (!this.buffer.onlyMemoryWaiting) return; // spool reads and given-back batches wake the driver themselves
     if (this.batchTimer && performance.now() < this.batchTimerAt + WATCHDOG_MS) return; // it will fire
     const b = this.buffer;
     const due = b.memoryDueInMs(this.limits, this.overhead);
