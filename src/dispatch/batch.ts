@@ -2,6 +2,7 @@
 // While a batch is bisected (a receiver refused part of it), parts of it are settled out of order;
 // `todo` lists the ranges still to send, in the order they will be sent.
 import type { QueueItems } from './memory-queue.js';
+import type { EventJson } from './event-slab.js';
 
 export type BatchSource = 'memory' | 'spool';
 
@@ -31,6 +32,11 @@ export class Batch {
   abandoned = false;
   /** HEC indexer acknowledgement: accepted ranges of this batch still waiting for Splunk's ack (ack-tracker.ts). */
   awaitingAck = 0;
+  /**
+   * No event of it was handed anywhere but a sink's send (which copies): not to the spool or a
+   * dead letter (unsettledItems, dead-lettering), not given back for a retry (rewind), not unsettled.
+   */
+  clean = true;
   private readonly settled: Uint8Array;
   /** Events refused alone while the receiver had not shown that it takes data (kept across attempts). */
   private readonly suspect: Uint8Array;
@@ -66,6 +72,7 @@ export class Batch {
 
   /** Events [from, to) must be sent again (their acknowledgement timed out); returns how many were settled. */
   unsettle(from: number, to: number): number {
+    this.clean = false;
     let k = 0;
     for (let i = from; i < to; i++) {
       if (this.settled[i] === 1) {
@@ -118,6 +125,7 @@ export class Batch {
 
   /** Events not settled yet, oldest first (for the spool at shutdown). */
   unsettledItems(): QueueItems {
+    this.clean = false;
     const out: QueueItems = { json: [], timeMs: [], bytes: [] };
     for (let i = 0; i < this.n; i++) {
       if (this.settled[i] === 1) continue;
@@ -128,8 +136,16 @@ export class Batch {
     return out;
   }
 
+  /** The events, which the batch then no longer holds (a later read finds nothing rather than reused bytes). */
+  forget(): EventJson[] {
+    const json = this.items.json;
+    (this as { items: QueueItems }).items = { json: [], timeMs: [], bytes: [] };
+    return json;
+  }
+
   /** Back to the buffer after a failed attempt: the next attempt starts over on what is left. */
   rewind(): void {
+    this.clean = false;
     this.todo = this.unsettledRanges();
     this.accepted = false;
     this.refusals = 0;

@@ -53,12 +53,18 @@ export interface DriverOptions {
   gaps?: GapTracker | null;
   /** Set for a target that may use HEC indexer acknowledgement (the webhook). */
   ackMetrics?: AckMetrics | null;
+  /**
+   * Called once per event of a memory batch the driver keeps no reference to any more (delivered
+   * in one clean attempt, see Batch.clean): the dispatcher's slab may then reuse the bytes.
+   */
+  retire?: ((json: EventJson) => void) | null;
 }
 
 export class Driver {
   readonly name: string;
   readonly buffer: EventBuffer;
   readonly health = new Health();
+  private readonly retire: ((json: EventJson) => void) | null;
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
   private readonly m: TargetMetrics;
@@ -104,6 +110,7 @@ export class Driver {
     this.deadLetter = o.deadLetter;
     this.deadLetters = o.deadLetters;
     this.gaps = o.gaps ?? null;
+    this.retire = o.retire ?? null;
     const port = { buffer: this.buffer, delivered: (n: number) => this.m.delivered(n), pump: () => this.pump(), resendAfterFlight: this.resendAfterFlight };
     this.ack = o.ackMetrics ? new AckPoller(driverAckHooks(port), this.log, o.ackMetrics) : null;
     this.buffer.onReady = () => this.pump();
@@ -412,7 +419,19 @@ export class Driver {
       this.buffer.giveBack(b);
     } else if (again) this.buffer.giveBack(b);
     this.buffer.settle(b);
+    if (!failure && !again) this.retired(b);
     this.pump();
+  }
+
+  /**
+   * A memory batch delivered whole in its first attempt, every event accepted, no indexer
+   * acknowledgement pending or possible: nothing of it went to the spool, a dead letter or a retry,
+   * and the sinks copy events into their bodies, so no reference to its events is left but the
+   * batch's own. Its events are handed to `retire` and the batch forgets them.
+   */
+  private retired(b: Batch): void {
+    if (this.retire === null || b.source !== 'memory' || !b.clean || b.attempts !== 1 || !b.done || b.abandoned || b.awaitingAck > 0 || this.ack?.enabled) return;
+    for (const json of b.forget()) this.retire(json);
   }
 
   private hooks(sink: Sink): DeliveryHooks {
@@ -483,6 +502,7 @@ export class Driver {
 
   /** Refused for good: settled here; counted dead-lettered when written, or dropped by the store. */
   private toDeadLetter(b: Batch, from: number, to: number, reason: DeadLetterReason, status: number | null, reply: string, sink: Sink): void {
+    b.clean = false; // the dead-letter store may still hold these events
     b.settle(from, to);
     if (this.deadLetter) this.deadLetter.write(b.items.json, from, to, reason, status, reply, sink.label);
     else this.drop('refused', to - from);
