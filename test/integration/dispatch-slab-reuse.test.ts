@@ -5,7 +5,9 @@
 // time, as by default) with exactly the fields it was enqueued with.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertBalanced, assertExactlyOnceInOrder, seqs, setupDispatch, sleep, testEvent, waitSettled, waitUntil } from '../helpers/dispatch-fixtures.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assertBalanced, assertExactlyOnceInOrder, seqs, setupDispatch, sleep, tempDir, testEvent, waitSettled, waitUntil } from '../helpers/dispatch-fixtures.js';
 import type { HecReceiver } from '../helpers/hec-receiver.js';
 
 const N = 6000; // ~1.7 KB each: about 10 MiB, ten slabs
@@ -68,4 +70,24 @@ test('slab reuse: a batch that failed is retried with the same bytes while other
   assert.ok(d.counters().retried > 0, 'some batches were retried');
   assertSameEvents(r);
   assertBalanced(d.counters());
+});
+
+test('slab reuse: with the audit log as a second target, a slab comes back only when both targets are done', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'audit.jsonl');
+  const { r, d } = await setupDispatch(t, { dispatcher: { auditLogFile: file }, webhook: { batchMaxEvents: 200, concurrency: 2 } });
+  await r.setMode('slow', { delayMs: 5 }); // the webhook lags the file: the file's releases alone must not free a slab
+  for (let i = 0; i < N; i++) {
+    d.enqueue(testEvent(i, PAD));
+    if (i % 500 === 499) await sleep(5);
+  }
+  await r.waitForEvents(N, 30_000);
+  await waitSettled(d, 30_000);
+  await waitUntil(() => d.counters().fileWritten >= N, 30_000, 'the audit log has every event');
+  assert.ok(d.slabReuse().reused > 0, `slabs were reused: ${JSON.stringify(d.slabReuse())}`);
+  assertSameEvents(r);
+  await d.close(1000);
+  const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  assertExactlyOnceInOrder(seqs(lines), N);
+  for (let i = 0; i < N; i++) assert.deepEqual(lines[i], JSON.parse(JSON.stringify(testEvent(i, PAD))) as unknown, `audit log event ${i}`);
 });
