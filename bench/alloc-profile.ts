@@ -128,6 +128,7 @@ try {
     const per = [...kinds].map(([k, v]) => `${k}: ${v.n} (${(v.n * 1000 / w.requests).toFixed(2)} per 1000 requests, ${(v.ms * 1000 / w.requests).toFixed(2)} µs pause per request)`).join('; ');
     process.stdout.write(`GC during ${w.requests} requests (${Math.round(w.rps)} req/s, CPU ${(cpu / w.requests * 1e6).toFixed(1)} µs per request): ${per}\nlast: ${gc.at(-1) ?? '-'}\n`);
     await p.stop();
+    await cleanup(); // exit() skips the finally below: without this the backend and the sink outlived every GC_TRACE run
     process.exit(0);
   }
   process.kill(p.pid, 'SIGUSR2');
@@ -143,6 +144,10 @@ try {
   writeFileSync(join(outDir, `alloc-${mode}-${method.toLowerCase()}.md`), md);
   process.stdout.write(md);
 } finally {
-  for (const c of children.reverse()) await c.stop(3000).catch(() => {});
+  await cleanup();
+}
+
+async function cleanup(): Promise<void> {
+  for (const c of children.splice(0).reverse()) await c.stop(3000).catch(() => {});
   rmSync(WORK, { recursive: true, force: true });
 }
