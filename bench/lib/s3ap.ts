@@ -88,9 +88,10 @@ async function enableViaAdmin(ctx: S3apContext, adminUrl: string): Promise<{ ok:
 
 /** s3-audit-proxy with audit off, on (webhook to the HEC receiver), or on (JSONL file). */
 /** `workers` > 1 runs `serve --workers N` (its CPU is then the whole process tree's). */
-export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = [], workers = 1): Promise<S3ap> {
+export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: string, nodeFlags: string[] = [], workers = 1, serveArgs: string[] = []): Promise<S3ap> {
   const dataDir = mkdtempSync(join(ctx.work, `s3ap-${mode}-`));
-  const extra = mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : [];
+  const extra = [...serveArgs];
+  extra.push(...(mode === 'file' ? ['--audit-log', join(dataDir, 'audit.jsonl'), '--audit-log-max-bytes', '64MiB', '--audit-log-max-files', '2'] : []));
   if (workers > 1) extra.push('--workers', String(workers));
   let adminUrl: string | null = null;
   const status = async (): Promise<Record<string, unknown> | null> => {

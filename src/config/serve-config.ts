@@ -41,6 +41,8 @@ export interface ServeConfig {
   /** Client: max time without a request body byte while the proxy is reading the body (0 = none). */
   clientBodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Descriptors of the S3 listening socket polled per loop turn (1 = Node's one accept per turn). */
+  acceptQueues: number;
   shutdownTimeoutMs: number;
   logLevel: string;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
@@ -83,6 +85,9 @@ export interface ServeConfig {
   auditRequired: boolean;
 }
 
+/** Most copies of the listening socket polled at once (each is a descriptor and a poll entry). */
+export const MAX_ACCEPT_QUEUES = 64;
+
 export const DEFAULT_LISTEN = '127.0.0.1:9080';
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9081';
 
@@ -108,6 +113,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-send-timeout', kind: 'duration', default: 60_000, help: 'max time a response write may make no progress because the client does not read; then the connection is closed (0 = none)' },
   { name: 'client-body-timeout', kind: 'duration', default: 60_000, help: 'max time without a request body byte while the proxy reads the body; then 408 and close (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
+  { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
   { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
@@ -209,6 +215,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     clientSendTimeoutMs: v['client-send-timeout'] as number,
     clientBodyTimeoutMs: v['client-body-timeout'] as number,
     keepAliveTimeoutMs: v['keep-alive-timeout'] as number,
+    acceptQueues: v['accept-queues'] as number,
     shutdownTimeoutMs: v['shutdown-timeout'] as number,
     logLevel: v['log-level'] as string,
     trustedProxies: v['trusted-proxy'] as string[],
@@ -254,6 +261,9 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
   // Refused when group or others can read it (exit 2 naming the flag); read again by each process.
   if (cfg.integrityKeyFile !== null) readIntegrityKey(cfg.integrityKeyFile);
   checkClusterSettings(cfg);
+  if (cfg.acceptQueues < 1 || cfg.acceptQueues > MAX_ACCEPT_QUEUES) {
+    throw new ConfigError('--accept-queues', `expected 1 to ${MAX_ACCEPT_QUEUES}, got ${cfg.acceptQueues}`);
+  }
   if (cfg.requireValidSignature && !cfg.credentialsFile) {
     throw new ConfigError('--require-valid-signature', 'needs --credentials-file');
   }

@@ -246,9 +246,9 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
       this.log.error({ err: (err as Error).message }, `could not build a ${what} event`);
       return;
     }
-    if (this.tap.attached > 0) this.tap.publish(ev.json);
     if (!w) this.notSentToWebhook(ev.sequence, ev.instance, ev.timeMs);
     const bytes = this.slab.encode(ev.json);
+    if (this.tap.attached > 0) this.tap.publish(ev.json, bytes);
     this.seqState?.accepted(ev.instance, ev.sequence, ev.timeMs);
     if (w) this.webhook.driver.pushForce(bytes, ev.timeMs);
     if (f) f.driver.pushForce(bytes, ev.timeMs);
@@ -353,10 +353,13 @@ export class AuditDispatcher<E extends object = object> implements AuditControl 
     const w = this.webhook.driver.currentSink !== null;
     const f = this.file;
     if (reservation > 0) this.releaseUnused(reservation, w, f);
-    if (this.tap.attached > 0) this.tap.publish(json);
     if (!w) this.notSentToWebhook(sequence, instance, timeMs);
-    if (!w && !f) return;
+    if (!w && !f) {
+      if (this.tap.attached > 0) this.tap.publish(json);
+      return;
+    }
     const bytes = this.slab.encode(json);
+    if (this.tap.attached > 0) this.tap.publish(json, bytes);
     if (instance !== null) this.seqState?.accepted(instance, sequence, timeMs);
     if (w) {
       if (reservation > 0 && (reservation & WEBHOOK_SLOT) !== 0) this.webhook.driver.pushReserved(bytes, timeMs, sequence, instance);

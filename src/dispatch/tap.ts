@@ -8,6 +8,9 @@
 //   - writes are gathered and leave every `flushMs` (25 ms): one socket write for many events, not
 //     one per event or per event-loop turn (measured: per turn cost the proxy ~2x CPU per request
 //     under load, bench/results/tail/);
+//   - they are gathered as bytes: an event already encoded for delivery is copied once into the
+//     client's buffer; keeping its JSON string until the flush instead made every event's text
+//     outlive a few scavenges and cost the request path ~10 µs per event (docs/performance.md);
 //   - at most `maxClients` clients (the admin API answers 503 beyond);
 //   - with no client attached `publish` is never called: the dispatcher checks `attached` (a number).
 //
@@ -20,7 +23,7 @@ export interface TapOutput {
   /** Bytes handed to write() that the connection has not taken yet. */
   readonly writableLength: number;
   readonly destroyed: boolean;
-  write(chunk: string): boolean;
+  write(chunk: string | Uint8Array): boolean;
   on(event: 'drain' | 'close', fn: () => void): unknown;
   off(event: 'drain' | 'close', fn: () => void): unknown;
   end(): unknown;
@@ -33,6 +36,12 @@ export interface TapOptions {
   /** Lines are gathered this long before one write (default 25 ms). */
   flushMs?: number;
 }
+
+const EMPTY = Buffer.alloc(0);
+const EVENT_OPEN = Buffer.from('{"event":', 'latin1');
+const EVENT_CLOSE = Buffer.from('}\n', 'latin1');
+/** First buffer of a client's gathered lines; about 40 events of the bench's size. */
+const INITIAL_PENDING_BYTES = 64 * 1024;
 
 export const TAP_DEFAULTS = { maxClients: 32, maxBufferedBytes: 1024 * 1024, pingMs: 15_000, flushMs: 25 } as const;
 
@@ -47,7 +56,9 @@ export class TapClient {
   /** Events lost since the last `dropped` line, and since attaching. */
   private dropped = 0;
   private droppedTotal = 0;
-  private pending = '';
+  /** What waits for the next write: `pendingLength` bytes of `pending`. */
+  private pending: Buffer = EMPTY;
+  private pendingLength = 0;
   private scheduled = false;
   private closed = false;
   /** Until start(): events are gathered, nothing is written (the first line is not known yet). */
@@ -81,20 +92,38 @@ export class TapClient {
 
   /** Bytes held for this client: not yet taken by its connection, or waiting for the next write. */
   get bufferedBytes(): number {
-    return this.out.writableLength + this.pending.length;
+    return this.out.writableLength + this.pendingLength;
   }
 
   /** Writes a line outside the event flow (hello, ping, dropped): within the budget like events. */
   line(text: string, optional = false): boolean {
     if (this.closed) return false;
-    if (optional && this.bufferedBytes + text.length > this.maxBufferedBytes) return false;
-    this.pending += text;
+    const size = Buffer.byteLength(text);
+    if (optional && this.bufferedBytes + size > this.maxBufferedBytes) return false;
+    this.append(text, size);
     this.schedule();
     return true;
   }
 
-  /** One event (its JSON text) from the dispatcher. Never throws, never waits. */
-  offer(json: string): void {
+  /** Room for `size` more bytes in `pending` (grown by doubling; a flush hands it over whole). */
+  private reserve(size: number): void {
+    const need = this.pendingLength + size;
+    if (need <= this.pending.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(need, this.pending.length * 2, INITIAL_PENDING_BYTES));
+    this.pending.copy(grown, 0, 0, this.pendingLength);
+    this.pending = grown;
+  }
+
+  private append(text: string, size: number): void {
+    this.reserve(size);
+    this.pendingLength += this.pending.write(text, this.pendingLength, size, 'utf8');
+  }
+
+  /**
+   * One event from the dispatcher: its JSON text (what the filter reads) and, when it was encoded
+   * for delivery, the same text as UTF-8 bytes (copied, never kept). Never throws, never waits.
+   */
+  offer(json: string, bytes: Uint8Array | null = null): void {
     if (this.closed) return;
     let wanted: boolean;
     try {
@@ -103,8 +132,9 @@ export class TapClient {
       wanted = false;
     }
     if (!wanted) return;
+    const jsonBytes = bytes === null ? Buffer.byteLength(json) : bytes.length;
     // 11 = '{"event":' + '}\n'; a `dropped` line to announce first counts too (about 60 bytes)
-    const size = json.length + 11 + (this.dropped > 0 ? 64 : 0);
+    const size = jsonBytes + 11 + (this.dropped > 0 ? 64 : 0);
     if (this.bufferedBytes + size > this.maxBufferedBytes) {
       this.dropped++;
       this.droppedTotal++;
@@ -112,12 +142,20 @@ export class TapClient {
       return;
     }
     if (this.dropped > 0) this.announceDrops();
-    this.pending += '{"event":' + json + '}\n';
+    this.reserve(jsonBytes + 11);
+    let at = this.pendingLength + EVENT_OPEN.copy(this.pending, this.pendingLength);
+    if (bytes === null) at += this.pending.write(json, at, jsonBytes, 'utf8');
+    else {
+      this.pending.set(bytes, at);
+      at += jsonBytes;
+    }
+    this.pendingLength = at + EVENT_CLOSE.copy(this.pending, at);
     this.schedule();
   }
 
   private announceDrops(): void {
-    this.pending += `{"dropped":{"count":${this.dropped},"total":${this.droppedTotal}}}\n`;
+    const text = `{"dropped":{"count":${this.dropped},"total":${this.droppedTotal}}}\n`;
+    this.append(text, text.length);
     this.dropped = 0;
   }
 
@@ -132,7 +170,10 @@ export class TapClient {
   start(first: string): void {
     if (this.closed) return;
     this.held = false;
-    this.pending = first + this.pending;
+    const gathered = this.takePending();
+    this.append(first, Buffer.byteLength(first));
+    this.reserve(gathered.length);
+    this.pendingLength += gathered.copy(this.pending, this.pendingLength);
     this.schedule();
   }
 
@@ -143,16 +184,23 @@ export class TapClient {
     setTimeout(() => this.flush(), this.flushMs);
   }
 
+  /** What was gathered, as one chunk; `pending` starts over (the chunk is the connection's now). */
+  private takePending(): Buffer {
+    const chunk = this.pending.subarray(0, this.pendingLength);
+    this.pending = EMPTY;
+    this.pendingLength = 0;
+    return chunk;
+  }
+
   private flush(): void {
     this.scheduled = false;
-    if (this.closed || this.pending === '') return;
-    const text = this.pending;
-    this.pending = '';
+    if (this.closed || this.pendingLength === 0) return;
+    const chunk = this.takePending();
     if (this.out.destroyed) {
       this.detach();
       return;
     }
-    this.out.write(text);
+    this.out.write(chunk);
   }
 
   /** Stops taking events; the output is left to its owner (closed by `end`). */
@@ -168,11 +216,10 @@ export class TapClient {
   /** Writes what is pending and ends the stream (shutdown). */
   end(): void {
     if (this.closed) return;
-    const text = this.pending;
-    this.pending = '';
+    const chunk = this.takePending();
     this.detach();
     if (!this.out.destroyed) {
-      if (text) this.out.write(text);
+      if (chunk.length > 0) this.out.write(chunk);
       this.out.end();
     }
   }
@@ -224,10 +271,13 @@ export class EventTap {
     if (before > 0 && this.clients.length === 0 && this.onAttachedChange) this.syncing = this.onAttachedChange(false).catch(() => {});
   }
 
-  /** One event to every client (each filters and buffers on its own). O(clients), never throws. */
-  publish(json: string): void {
+  /**
+   * One event to every client (each filters and buffers on its own). `bytes`: the same JSON as
+   * UTF-8, when the dispatcher has encoded it already (read now, not kept). O(clients), never throws.
+   */
+  publish(json: string, bytes: Uint8Array | null = null): void {
     const list = this.clients;
-    for (let i = 0; i < list.length; i++) list[i]!.offer(json);
+    for (let i = 0; i < list.length; i++) list[i]!.offer(json, bytes);
   }
 
   /** Ends every stream (shutdown). */

@@ -20,6 +20,8 @@ import { expectAgent } from './forward-expect.js';
 import { isEarlyAnswer, isLingering } from './early-answer.js';
 import { endThenDestroy } from './stall-guard.js';
 import { admitOrRefuse, type Admission } from './admission.js';
+import { addAcceptQueues, type AcceptQueues } from './accept-queues.js';
+import cluster from 'node:cluster';
 
 export { ERROR_CAPTURE_LIMIT } from './observation.js';
 
@@ -29,6 +31,8 @@ export interface ProxyServer {
   readonly url: string;
   /** Requests being served now. */
   inFlight(): number;
+  /** The listening socket's polled copies (--accept-queues). */
+  readonly acceptQueues: AcceptQueues;
   /** Stop accepting, let in-flight requests finish within the deadline, then close. */
   close(deadlineMs: number): Promise<void>;
 }
@@ -383,13 +387,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     server.listen(cfg.listen.port, cfg.listen.host, () => { server.off('error', onErr); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
+  // In a --workers process the primary accepts and hands connections over: nothing to add here.
+  const acceptQueues = addAcceptQueues(server, logger, { queues: cluster.isWorker ? 1 : cfg.acceptQueues, noDelay: true, keepAlive: false });
+  server.once('close', () => acceptQueues.close());
 
   return {
     server,
     port,
     url: listenerUrl(cfg, port),
     inFlight: () => active,
+    acceptQueues,
     async close(deadlineMs: number): Promise<void> {
+      acceptQueues.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (active > 0) {

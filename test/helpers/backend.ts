@@ -30,7 +30,11 @@ export async function startBackend(opts: { serviceEndpoint?: string } = {}): Pro
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 's3ap-s3rver-'));
-  const S3rver = require('@20minutes/s3rver') as new (o: Record<string, unknown>) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+  const S3rver = require('@20minutes/s3rver') as new (o: Record<string, unknown>) => {
+    run(): Promise<AddressInfo>;
+    close(): Promise<void>;
+    httpServer?: { closeAllConnections(): void };
+  };
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, ...(opts.serviceEndpoint ? { serviceEndpoint: opts.serviceEndpoint } : {}) });
   const addr = await server.run();
   return {
@@ -40,7 +44,11 @@ export async function startBackend(opts: { serviceEndpoint?: string } = {}): Pro
     kind: 's3rver',
     directory: dir,
     async close() {
-      await server.close().catch(() => {});
+      // Connections still open (a proxy replica polling its cluster store, say) must not hold the
+      // close: it would wait for them, and the hook that stops that proxy may run only after this one.
+      const closing = server.close().catch(() => {});
+      server.httpServer?.closeAllConnections();
+      await closing;
       rmSync(dir, { recursive: true, force: true });
     },
   };

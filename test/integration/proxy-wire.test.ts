@@ -332,6 +332,13 @@ describe('TLS', () => {
         }).on('error', reject);
       });
       assert.deepEqual(body, { status: 200, text: 'over tls', host: `127.0.0.1:${proxy.port}` });
+      // Connections taken by the listening socket's copies (--accept-queues) get TLS like the rest.
+      await proxy.proxy.acceptQueues.ready;
+      assert.equal(proxy.proxy.acceptQueues.count(), 16);
+      const statuses = await Promise.all(Array.from({ length: 40 }, () => new Promise<number>((resolve, reject) => {
+        https.get(`${proxy.url}/b/k`, { ca: readFileSync(cert), agent: false }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', reject);
+      })));
+      assert.deepEqual(new Set(statuses), new Set([200]));
     } finally {
       await proxy.close();
       tlsBackend.closeAllConnections();

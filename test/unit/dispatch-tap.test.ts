@@ -160,3 +160,44 @@ test('silence is broken by a ping every pingMs, not every other one (mocked cloc
   assert.equal(pings().length, 5);
   c.end();
 });
+
+test('an event given as its encoded bytes or as text comes out the same, non-ASCII included; the budget counts bytes', async () => {
+  const tap = new EventTap({ flushMs: FLUSH_MS, maxBufferedBytes: 64 * 1024 });
+  const r = new Reader();
+  await tap.attach(r, () => true, '{"hello":{"filters":{"prefix":"é/"}}}\n');
+  const texts = [1, 2, 3, 4].map((n) => JSON.stringify({ kind: 's3', n, key: `dossier-${'é'.repeat(n)}/😀-${n}`, pad: '\u2028' }));
+  // As the dispatcher hands them over: encoded into a shared slab (bytes read at once, not kept).
+  const slab = Buffer.alloc(4096);
+  for (const [i, t] of texts.entries()) {
+    if (i % 2 === 0) tap.publish(t);
+    else {
+      const n = slab.write(t, 0, 'utf8');
+      tap.publish(t, slab.subarray(0, n));
+      slab.fill(0x7a); // the slab is reused: the tap must have copied what it needs
+    }
+  }
+  await turn();
+  await turn();
+  const lines = r.text.split('\n').filter(Boolean);
+  assert.equal(lines[0], '{"hello":{"filters":{"prefix":"é/"}}}');
+  assert.deepEqual(lines.slice(1), texts.map((t) => `{"event":${t}}`));
+  assert.equal(r.writes, 1, 'the hello line and the four events in one write');
+
+  // Budget in bytes: a 3-byte character counts three, so an event just over the budget in bytes
+  // (though not in UTF-16 units) is dropped.
+  const small = new EventTap({ flushMs: FLUSH_MS, maxBufferedBytes: 1000 });
+  const stalled = new Reader();
+  stalled.reading = false;
+  await small.attach(stalled, () => true, '');
+  const wide = JSON.stringify({ k: '€'.repeat(330) }); // 340 UTF-16 units, 1000 bytes
+  small.publish(wide);
+  await turn();
+  assert.equal(small.attached, 1);
+  assert.deepEqual(stalled.text, '');
+  stalled.resume();
+  await turn();
+  assert.equal(stalled.text, '', 'over the byte budget: dropped, nothing written');
+  assert.equal((small as unknown as { clients: Array<{ droppedEvents: number }> }).clients[0]!.droppedEvents, 1);
+  r.destroy();
+  stalled.destroy();
+});
