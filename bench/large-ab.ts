@@ -8,7 +8,7 @@
 // On a shared box only the CPU figures are comparable; MB/s is printed for the record.
 // AB_MIB (1024), AB_CASES (GET,PUT,PUTNX), AB_NGINX=0 leaves nginx out, AB_ENV_B='K=V K2=V2' sets
 // environment variables of this build's proxy only (for trying settings read from the environment),
-// AB_FLAGS / AB_FLAGS_B: node flags of both proxies / of this build's only (AB_FLAGS=--trace-gc counts
+// AB_WRK_WARM=S: S seconds of 4 KiB GET load through each proxy first. AB_FLAGS / AB_FLAGS_B: node flags of both proxies / of this build's only (AB_FLAGS=--trace-gc counts
 // GCs per GiB), AB_PERF=1 adds one pass per proxy under `perf record` (self time by symbol),
 // AB_STRACE=1 adds one pass per target under `strace -c -f` (syscall counts per GiB; slow, not timed).
 // AB_OUT=<file> writes the markdown report there too.
@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { projectRoot } from '../src/paths.js';
 import { startProfileBackend, startNginx, proxyConfig } from './lib/nginx.js';
 import { CLK_TCK, freePort, run, statusKiB, which, type Child } from './lib/proc.js';
-import { S3_HEADERS } from './lib/wrk.js';
+import { runWrk, S3_HEADERS, writeWrkScript } from './lib/wrk.js';
 import { startS3ap } from './lib/s3ap.js';
 import { startSink } from './lib/sink.js';
 
@@ -165,6 +165,13 @@ try {
   // AB_WARM=N: N unmeasured GETs through each target first (a fresh process may not have had a
   // mark-compact yet, so its old-generation limit is still V8's initial one).
   for (let i = 0; i < Number(process.env['AB_WARM'] ?? 0); i++) for (const t of targets) await transfer('GET', t, file);
+  // AB_WRK_WARM=S: S seconds of 4 KiB GETs (wrk, 32 connections) through each proxy first, as a proxy
+  // that has served small requests before a large one.
+  const wrkWarm = Number(process.env['AB_WRK_WARM'] ?? 0);
+  if (wrkWarm > 0 && which('wrk')) {
+    const script = writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0);
+    for (const t of targets) if (!t.tree) await runWrk('wrk', t.url, script, 32, wrkWarm);
+  }
   // Idle cost of each proxy (the audit side's timers), to tell apart from streaming.
   const idle0 = targets.map((t) => stat(t.pid, t.tree));
   await new Promise((r) => setTimeout(r, 3000));
