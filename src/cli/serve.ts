@@ -12,6 +12,7 @@ import { startPrimary } from '../workers/primary.js';
 import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 import { startApp, type App, type Core, type Front } from './composition-root.js';
 import { admissionOf } from '../audit/admission-of.js';
+import { gcHeadroom } from '../proxy/gc-headroom.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -63,6 +64,8 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   const { COMMON_OPTIONS, ENABLE_OPTIONS, BATCH_OPTIONS } = await import('./audit-webhook.js');
   const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
+  // Large transfers: no full mark-compact every ~32 MiB streamed (src/proxy/gc-headroom.ts).
+  gcHeadroom.enable();
   if (config.workers > 1 && cluster.isWorker) {
     // A worker of `serve --workers N`: the primary decides when it stops.
     const worker = await startWorker(config, logger.child({ worker: cluster.worker!.id }), workerInitFromEnv(env));

@@ -11,6 +11,7 @@ import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
 import { LINGER_MS, STALL_DETAIL, StallWatch, type StallKind } from './stall-guard.js';
+import { gcHeadroom, isLargeBody } from './gc-headroom.js';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
 
@@ -30,9 +31,12 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
   let clientGone = false;
   let backendDone = false; // the backend's exchange is over: no more body goes to it
   let gotResponse = false;
+  // A large body streams (request or response): gcHeadroom.end() is owed at the end.
+  let headroom = isLargeBody(req.headers['content-length']) && gcHeadroom.begin();
   const finish = (): void => {
     if (done) return;
     done = true;
+    if (headroom) { headroom = false; gcHeadroom.end(); }
     obs.endMono = performance.now();
     ctx.onDone(obs);
   };
@@ -112,6 +116,7 @@ export function forwardWithExpect(req: IncomingMessage, res: ServerResponse, obs
     obs.startResponseCapture(status);
     if (status !== 200) obs.deleteResult = null;
     if (clientGone) { bres.destroy(); return; }
+    if (!headroom && isLargeBody(bres.headers['content-length'])) headroom = gcHeadroom.begin();
     armEarlyAnswer(req, res, obs.socket);
     res.writeHead(status, bres.statusMessage, headers);
     obs.firstByteMono = performance.now();

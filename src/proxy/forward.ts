@@ -10,6 +10,7 @@ import type { Outcome } from '../audit/event.js';
 import type { RequestObservation } from './observation.js';
 import { sendS3Error } from './s3-error-reply.js';
 import { LINGER_MS, STALL_DETAIL, StallWatch, type StallKind } from './stall-guard.js';
+import { gcHeadroom, isLargeBody } from './gc-headroom.js';
 
 /** Error codes that mean "no usable answer from the backend". */
 const UNREACHABLE_CODES = new Set([
@@ -40,6 +41,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private resumeBackend: (() => void) | null = null;
   private clientGone = false;
   private done = false;
+  /** A large body streams (request or response): gcHeadroom.end() is owed at the end. */
+  private headroom = false;
   readonly stall: StallWatch;
 
   constructor(
@@ -50,6 +53,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   ) {
     res.on('close', this.onClientClose);
     res.on('drain', this.onDrain);
+    if (isLargeBody(req.headers['content-length'])) this.headroom = gcHeadroom.begin();
     this.stall = new StallWatch(obs.socket, ctx.clientSendTimeoutMs, ctx.clientBodyTimeoutMs, this.onStall);
   }
 
@@ -115,6 +119,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     obs.startResponseCapture(statusCode);
     if (statusCode !== 200) obs.deleteResult = null;
     if (this.clientGone) return false;
+    if (!this.headroom && isLargeBody(obs.responseHeader('content-length'))) this.headroom = gcHeadroom.begin();
     armEarlyAnswer(this.req, this.res, obs.socket);
     this.res.writeHead(statusCode, statusText, headers);
     obs.firstByteMono = performance.now();
@@ -192,6 +197,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.stall.stop();
+    if (this.headroom) { this.headroom = false; gcHeadroom.end(); }
     this.res.off('drain', this.onDrain);
     this.obs.endMono = performance.now();
     this.ctx.onDone(this.obs);
