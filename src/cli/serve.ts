@@ -65,7 +65,7 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
   // Large transfers: no full mark-compact every ~32 MiB streamed (src/proxy/gc-headroom.ts).
-  gcHeadroom.enable();
+  if (config.gcHeadroom) gcHeadroom.enable();
   if (config.workers > 1 && cluster.isWorker) {
     // A worker of `serve --workers N`: the primary decides when it stops.
     const worker = await startWorker(config, logger.child({ worker: cluster.worker!.id }), workerInitFromEnv(env));

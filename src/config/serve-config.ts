@@ -43,6 +43,8 @@ export interface ServeConfig {
   keepAliveTimeoutMs: number;
   /** Descriptors of the S3 listening socket polled per loop turn (1 = Node's one accept per turn). */
   acceptQueues: number;
+  /** While a body of >= 8 MiB streams, let V8's heap grow above what is live (src/proxy/gc-headroom.ts). */
+  gcHeadroom: boolean;
   shutdownTimeoutMs: number;
   logLevel: string;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
@@ -114,6 +116,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-body-timeout', kind: 'duration', default: 60_000, help: 'max time without a request body byte while the proxy reads the body; then 408 and close (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
   { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
+  { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live, so its read buffers do not cause a full collection every ~32 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing)' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
   { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
@@ -216,6 +219,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     clientBodyTimeoutMs: v['client-body-timeout'] as number,
     keepAliveTimeoutMs: v['keep-alive-timeout'] as number,
     acceptQueues: v['accept-queues'] as number,
+    gcHeadroom: v['gc-headroom'] as boolean,
     shutdownTimeoutMs: v['shutdown-timeout'] as number,
     logLevel: v['log-level'] as string,
     trustedProxies: v['trusted-proxy'] as string[],

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { GC_HEADROOM_BYTES, GcHeadroom, growingPercentFor, isLargeBody } from '../../src/proxy/gc-headroom.js';
+import { loadServeConfig } from '../../src/config/serve-config.js';
 
 const MiB = 1024 * 1024;
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
@@ -60,4 +61,11 @@ test('the headroom is kept while a large body streams, followed after mark-compa
   assert.equal(set.length, 3, 'no large body: no longer follows the heap');
   h.end();
   assert.equal(h.active, 0, 'an extra end() is ignored');
+});
+
+test('--gc-headroom: on by default; false (flag or S3AP_GC_HEADROOM) leaves V8 its own heap sizing; a bad value names the flag', () => {
+  assert.equal(loadServeConfig([], {}).gcHeadroom, true);
+  assert.equal(loadServeConfig(['--gc-headroom=false'], {}).gcHeadroom, false);
+  assert.equal(loadServeConfig([], { S3AP_GC_HEADROOM: 'false' }).gcHeadroom, false);
+  assert.throws(() => loadServeConfig(['--gc-headroom=maybe'], {}), /--gc-headroom/);
 });
