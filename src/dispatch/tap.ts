@@ -9,8 +9,8 @@
 //     one per event or per event-loop turn (measured: per turn cost the proxy ~2x CPU per request
 //     under load, bench/results/tail/);
 //   - they are gathered as bytes: an event already encoded for delivery is copied once into the
-//     client's buffer; keeping its JSON string until the flush instead made every event's text
-//     outlive a few scavenges and cost the request path ~10 µs per event (docs/performance.md);
+//     client's buffer, rather than keeping its JSON string (a rope) alive until the flush and then
+//     flattening and encoding it there; the budget counts bytes as sent (docs/performance.md);
 //   - at most `maxClients` clients (the admin API answers 503 beyond);
 //   - with no client attached `publish` is never called: the dispatcher checks `attached` (a number).
 //
