@@ -1,6 +1,9 @@
 // Where the proxy allocates under load: bytes allocated per request, by function, for audit off or
 // on (not part of `npm run bench`; run after a build):
-//   node dist/bench/alloc-profile.js <off|on> [GET|PUT] [seconds] [connections] [dist dir]
+//   node dist/bench/alloc-profile.js <off|on|file> [GET|PUT] [seconds] [connections] [dist dir]
+// (on = the webhook to a HEC receiver, file = the JSONL audit log; SERVE_ARGS adds serve flags,
+// e.g. SERVE_ARGS=--v8-pretenuring; with GC_TRACE=1: SHOW_STATUS=1 prints the delivery status,
+// GC_DUMP=<file> the --trace-gc-nvp lines, GC_DUMP_ALL=<file> all of the proxy's output lines)
 // The proxy runs under wrk with bench/lib/alloc-sampler.ts preloaded (V8's sampling heap profiler,
 // collected objects included). Prints the bytes per request by function (self) and by function
 // including its callees (inclusive), and writes bench/results/alloc-<mode>-<method>.md unless
@@ -18,7 +21,7 @@ import { startSink } from './lib/sink.js';
 interface Frame { functionName: string; url: string; lineNumber: number }
 interface HeapNode { callFrame: Frame; selfSize: number; children: HeapNode[] }
 
-const mode = process.argv[2] === 'off' ? 'off' : 'on';
+const mode = process.argv[2] === 'off' ? 'off' : process.argv[2] === 'file' ? 'file' : 'on';
 const method = (process.argv[3] ?? 'GET').toUpperCase() as 'GET' | 'PUT';
 const seconds = Number(process.argv[4] ?? 8);
 const conns = Number(process.argv[5] ?? 32);
@@ -91,7 +94,8 @@ try {
   const trace = process.env['GC_TRACE'] === '1';
   const extra = (process.env['EXTRA_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
   const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: 'alloc-hec-token', adminToken: 'alloc-admin', register: (c) => { children.push(c); }, log },
-    mode === 'on' ? 'webhook' : 'off', backend.url, [...extra, ...(trace ? ['--trace-gc'] : ['--import', sampler])]);
+    mode === 'on' ? 'webhook' : mode, backend.url, [...extra, ...(trace ? ['--trace-gc'] : ['--import', sampler])], 1,
+    (process.env['SERVE_ARGS'] ?? '').split(' ').filter(Boolean));
   const script = method === 'GET' ? writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0) : writeWrkScript(WORK, 'put', 'PUT', '/bench/put/obj-4k', 4096);
   await runWrk('wrk', p.url, script, 32, 3); // warm-up: optimised code before sampling
   if (!trace) process.kill(p.pid, 'SIGUSR2');
@@ -111,6 +115,8 @@ try {
     }
     // With EXTRA_NODE_FLAGS=--trace-gc-nvp: bytes promoted by scavenges and allocated, per request.
     const nvp = p.child.lines.slice(line0).filter((l) => l.includes('promoted='));
+    if (process.env['GC_DUMP_ALL']) writeFileSync(process.env['GC_DUMP_ALL'], p.child.lines.join('\n') + '\n');
+    if (process.env['GC_DUMP']) writeFileSync(process.env['GC_DUMP'], nvp.join('\n') + '\n');
     const sum = (re: RegExp): number => nvp.reduce((acc, l) => acc + Number(re.exec(l)?.[1] ?? 0), 0);
     if (nvp.length) {
       const kindsNvp = nvp.map((l) => / gc=(\w+)/.exec(l)?.[1] ?? '?').join('');
@@ -122,11 +128,12 @@ try {
     const grep = process.env['GC_GREP'];
     if (grep) {
       const counts = new Map<string, number>();
-      for (const l of p.child.lines.slice(line0)) if (new RegExp(grep).test(l)) { const k = l.replace(/^\[[^\]]*\]\s*/, '').replace(/[\d.]+ ms/g, 'N ms'); counts.set(k, (counts.get(k) ?? 0) + 1); }
+      for (const l of p.child.lines.slice(process.env['GC_ALL'] === '1' ? 0 : line0)) if (new RegExp(grep).test(l)) { const k = l.replace(/^\[[^\]]*\]\s*/, '').replace(/[\d.]+ ms/g, 'N ms'); counts.set(k, (counts.get(k) ?? 0) + 1); }
       for (const [k, n] of counts) process.stdout.write(`${n} x ${k}\n`);
     }
     const per = [...kinds].map(([k, v]) => `${k}: ${v.n} (${(v.n * 1000 / w.requests).toFixed(2)} per 1000 requests, ${(v.ms * 1000 / w.requests).toFixed(2)} µs pause per request)`).join('; ');
     process.stdout.write(`GC during ${w.requests} requests (${Math.round(w.rps)} req/s, CPU ${(cpu / w.requests * 1e6).toFixed(1)} µs per request): ${per}\nlast: ${gc.at(-1) ?? '-'}\n`);
+    if (process.env['SHOW_STATUS'] === '1') process.stdout.write(`status: ${JSON.stringify(await p.status())}\n`);
     await p.stop();
     await cleanup(); // exit() skips the finally below: without this the backend and the sink outlived every GC_TRACE run
     process.exit(0);

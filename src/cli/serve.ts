@@ -13,6 +13,7 @@ import { startWorker, workerInitFromEnv } from '../workers/worker.js';
 import { startApp, type App, type Core, type Front } from './composition-root.js';
 import { admissionOf } from '../audit/admission-of.js';
 import { gcHeadroom } from '../proxy/gc-headroom.js';
+import { disablePretenuring } from '../proxy/pretenuring.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -66,6 +67,8 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   const logger = createLogger(config.logLevel as 'info');
   // Large transfers: no full mark-compact every ~32 MiB streamed (src/proxy/gc-headroom.ts).
   if (config.gcHeadroom) gcHeadroom.enable();
+  // Request graphs promoted through tenured per-request literals (src/proxy/pretenuring.ts).
+  if (!config.v8Pretenuring) disablePretenuring();
   if (config.workers > 1 && cluster.isWorker) {
     // A worker of `serve --workers N`: the primary decides when it stops.
     const worker = await startWorker(config, logger.child({ worker: cluster.worker!.id }), workerInitFromEnv(env));
