@@ -14,6 +14,7 @@ import { serializeEvent } from '../src/audit/serialize.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { createLogger } from '../src/log.js';
 import { sampleEvent } from './sample-event.js';
+import { disablePretenuring } from '../src/proxy/pretenuring.js';
 
 interface Args {
   endpoint: string;
@@ -29,6 +30,8 @@ interface Args {
 interface SinkStats { events: number; requests: number; bodyWireBytes: number; bodyBytes: number; socketBytesRead: number; invalid: number; rejected: number }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+// The V8 setting `serve` runs the dispatcher with (src/proxy/pretenuring.ts); V8_PRETENURING=1 keeps V8's default.
+if (process.env['V8_PRETENURING'] !== '1') disablePretenuring();
 const runs = (phase: string): boolean => args.phases === undefined || args.phases.includes(phase);
 const MAX_QUEUED = 20_000;
 const WAIT_MS = 90_000;
