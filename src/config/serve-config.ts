@@ -41,8 +41,6 @@ export interface ServeConfig {
   /** Client: max time without a request body byte while the proxy is reading the body (0 = none). */
   clientBodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  /** How long an idle backend connection is kept for reuse (a Keep-Alive hint from the backend shortens it). */
-  backendKeepAliveMs: number;
   /** Descriptors of the S3 listening socket polled per loop turn (1 = Node's one accept per turn). */
   acceptQueues: number;
   /** While a body of >= 8 MiB streams, let V8's heap grow above what is live (src/proxy/gc-headroom.ts). */
@@ -119,7 +117,6 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-send-timeout', kind: 'duration', default: 60_000, help: 'max time a response write may make no progress because the client does not read; then the connection is closed (0 = none)' },
   { name: 'client-body-timeout', kind: 'duration', default: 60_000, help: 'max time without a request body byte while the proxy reads the body; then 408 and close (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
-  { name: 'backend-keep-alive', kind: 'duration', default: 4_000, help: 'idle time after which a backend connection is closed (a shorter Keep-Alive hint from the backend wins)' },
   { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
   { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live, so its read buffers do not cause a full collection every ~32 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing)' },
   { name: 'v8-pretenuring', kind: 'boolean', default: false, help: 'leave V8\'s allocation-site pretenuring on (off by default: once V8 tenured a few per-request literals, every request\'s objects were promoted to the old generation, ~20-30 µs of CPU per PUT; set at start with v8.setFlagsFromString)' },
@@ -224,7 +221,6 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     clientSendTimeoutMs: v['client-send-timeout'] as number,
     clientBodyTimeoutMs: v['client-body-timeout'] as number,
     keepAliveTimeoutMs: v['keep-alive-timeout'] as number,
-    backendKeepAliveMs: v['backend-keep-alive'] as number,
     acceptQueues: v['accept-queues'] as number,
     gcHeadroom: v['gc-headroom'] as boolean,
     v8Pretenuring: v['v8-pretenuring'] as boolean,

@@ -53,10 +53,10 @@ function backendPool(cfg: ServeConfig, origin: string): Pool {
   return new Pool(origin, {
     connections: cfg.backendConnections,
     pipelining: 1,
-    keepAliveTimeout: cfg.backendKeepAliveMs,
-    // Idle backend sockets close after --backend-keep-alive even when the backend's Keep-Alive hint is
-    // longer: with no cap on connections, a burst must not leave its peak of descriptors open for a minute.
-    keepAliveMaxTimeout: cfg.backendKeepAliveMs,
+    keepAliveTimeout: 4_000,
+    // Idle backend sockets close after 4 s even when the backend's Keep-Alive hint is longer: with no
+    // cap on connections, a burst must not leave its peak of descriptors open for a minute.
+    keepAliveMaxTimeout: 4_000,
     headersTimeout: cfg.backendHeadersTimeoutMs,
     bodyTimeout: cfg.backendBodyTimeoutMs,
     connect: {
