@@ -10,7 +10,8 @@
 // environment variables of this build's proxy only (for trying settings read from the environment),
 // AB_WRK_WARM=S: S seconds of 4 KiB GET load through each proxy first. AB_FLAGS / AB_FLAGS_B: node flags of both proxies / of this build's only (AB_FLAGS=--trace-gc counts
 // GCs per GiB), AB_PERF=1 adds one pass per proxy under `perf record` (self time by symbol),
-// AB_STRACE=1 adds one pass per target under `strace -c -f` (syscall counts per GiB; slow, not timed).
+// AB_STRACE=1 adds one pass per target under `strace -c -f` (syscall counts per GiB; slow, not timed);
+// AB_STRACE_RAW=<file> writes that pass's read/write/writev/epoll_ctl calls there instead (each target overwrites it).
 // AB_OUT=<file> writes the markdown report there too.
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -114,11 +115,12 @@ async function transfer(kind: 'GET' | 'PUT' | 'PUTNX', t: Target, file: string):
 
 async function straceCounts(kind: 'GET' | 'PUT' | 'PUTNX', t: Target, file: string): Promise<string> {
   const out = join(WORK, `strace-${Date.now()}.txt`);
-  const st = spawn('strace', ['-c', '-f', '-o', out, '-p', String(t.pid)], { stdio: 'ignore' });
+  const st = spawn('strace', [...(process.env['AB_STRACE_RAW'] ? ['-e', 'trace=write,writev,read,epoll_ctl', ...(process.env['AB_STRACE_STACK'] ? ['-k'] : []), '-o', process.env['AB_STRACE_RAW']] : ['-c', '-o', out]), '-f', '-p', String(t.pid)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   await run('curl', curlArgs(kind, t.url, file), 300_000);
   st.kill('SIGINT');
   await new Promise((r) => st.once('exit', r));
+  if (process.env['AB_STRACE_RAW']) return `raw trace in ${process.env['AB_STRACE_RAW']}`;
   const text = readFileSync(out, 'utf8');
   // "% time seconds usecs/call calls errors syscall": calls per GiB of the main ones
   const rows = text.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 5 && /^\d/.test(f[0]!) && /^\d+$/.test(f[3]!));
