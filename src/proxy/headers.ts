@@ -8,6 +8,16 @@ const HOP_BY_HOP = new Set([
   'proxy-authorization', 'proxy-authenticate',
 ]);
 
+/** HOP_BY_HOP holds names of these lengths only: a name of another length is not hop-by-hop, and is
+ * not lower-cased to find out (most names of a request or reply: Date, Content-Length, ETag, ...). */
+const HOP_LENGTH = new Uint8Array(32);
+for (const name of HOP_BY_HOP) HOP_LENGTH[name.length] = 1;
+
+/** HOP_BY_HOP.has(name.toLowerCase()), without the copy for names of other lengths. */
+function isHopByHop(name: string): boolean {
+  return name.length < 32 && HOP_LENGTH[name.length] === 1 && HOP_BY_HOP.has(name.toLowerCase());
+}
+
 function connectionTokens(raw: string[]): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -62,9 +72,11 @@ export function forwardRequestHeaders(rawHeaders: string[], keep: ReadonlySet<st
   const extra = connectionTokens(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i]!.toLowerCase();
-    if ((HOP_BY_HOP.has(lower) || (extra !== null && extra.has(lower))) && (keep === null || !keep.has(lower))) continue;
-    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+    const name = rawHeaders[i]!;
+    if (extra === null ? isHopByHop(name) : (HOP_BY_HOP.has(name.toLowerCase()) || extra.has(name.toLowerCase()))) {
+      if (keep === null || !keep.has(name.toLowerCase())) continue;
+    }
+    out.push(name, rawHeaders[i + 1]!);
   }
   return out;
 }
@@ -76,12 +88,13 @@ export function forwardResponseHeaders(raw: Buffer[]): string[] {
   let extra: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
     const value = raw[i + 1]!.toString('latin1');
-    if (lower === 'connection') {
-      for (const t of value.split(',')) { const k = t.trim().toLowerCase(); if (k) (extra ??= new Set()).add(k); }
+    if (isHopByHop(name)) {
+      if (name.length === 10 && name.toLowerCase() === 'connection') {
+        for (const t of value.split(',')) { const k = t.trim().toLowerCase(); if (k) (extra ??= new Set()).add(k); }
+      }
+      continue;
     }
-    if (HOP_BY_HOP.has(lower)) continue;
     out[n++] = name;
     out[n++] = value;
   }
