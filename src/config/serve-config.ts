@@ -119,7 +119,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
   { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
   { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live, so its read buffers do not cause a full collection every ~32 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing)' },
-  { name: 'v8-pretenuring', kind: 'boolean', default: false, help: 'leave V8\'s allocation-site pretenuring on (off by default: once V8 tenured a few per-request literals, every request\'s objects were promoted to the old generation, ~20-30 µs of CPU per PUT; set at start with v8.setFlagsFromString)' },
+  { name: 'v8-pretenuring', kind: 'boolean', default: false, help: 'leave V8\'s allocation-site pretenuring on (off by default: once V8 tenured a few per-request literals, every request\'s objects were promoted to the old generation, 10-28 µs of CPU per PUT measured; set at start with v8.setFlagsFromString)' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
   { name: 'log-level', kind: 'level', default: 'info', help: 'fatal, error, warn, info, debug (one line per request), trace, silent' },
