@@ -1,6 +1,7 @@
 // `serve` turns V8's allocation-site pretenuring off before it takes load (src/proxy/pretenuring.ts),
 // unless --v8-pretenuring: the real CLI runs, under --trace-pretenuring, a workload V8 pretenures
-// when it may (test/helpers/tenure-workload.ts, started by a signal once the proxy listens).
+// when it may (test/helpers/tenure-workload.ts, started by a signal once the proxy listens). Off, V8
+// prints no pretenuring decision at all; on, it prints its decisions on the workload's literal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ async function pretenuringLines(extra: string[]): Promise<string[]> {
 
 test('serve: no pretenuring decision by default; --v8-pretenuring leaves V8 pretenuring', async () => {
   assert.deepEqual(await pretenuringLines([]), [], 'pretenuring is off in serve by default');
+  // On, V8 weighs the workload's literal ("maybe tenure", then "tenure" once a scavenge finds the young
+  // generation at its largest, which a busy test machine may not reach within the workload).
   const on = await pretenuringLines(['--v8-pretenuring']);
-  assert.ok(on.some((l) => /=> tenure\b/.test(l)), `with --v8-pretenuring V8 pretenures the workload:\n${on.slice(0, 5).join('\n')}`);
+  assert.ok(on.some((l) => /=> (maybe )?tenure\b/.test(l)), `with --v8-pretenuring V8 weighs the workload for pretenuring:\n${on.slice(0, 5).join('\n')}`);
 });

@@ -30,9 +30,10 @@ test('disablePretenuring() sets exactly --no-allocation-site-pretenuring', () =>
   assert.equal(NO_PRETENURING, '--no-allocation-site-pretenuring');
 });
 
-test('on a real V8: the workload is pretenured by default, and not looked at once pretenuring is off', () => {
+test('on a real V8: the workload is weighed for pretenuring by default, and not looked at once pretenuring is off', () => {
   const on = decisions(false);
-  assert.ok(on.some((l) => /=> tenure\b/.test(l)), `V8 pretenures the workload's literal by default:\n${on.slice(0, 5).join('\n')}`);
+  // "maybe tenure" first; "tenure" once a scavenge finds the young generation at its largest.
+  assert.ok(on.some((l) => /=> (maybe )?tenure\b/.test(l)), `V8 weighs the workload's literal by default:\n${on.slice(0, 5).join('\n')}`);
   assert.deepEqual(decisions(true), [], 'no pretenuring decision at all once it is off');
 });
 
