@@ -47,6 +47,27 @@ function cpuSplit(pid: number): { user: number; sys: number; minflt: number; vcs
   return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK, minflt: Number(rest[7]), vcsw: field('voluntary_ctxt_switches'), ivcsw: field('nonvoluntary_ctxt_switches') };
 }
 
+/** CPU seconds per thread (/proc/<pid>/task): the main thread, V8's platform workers, libuv's pool. */
+function threadCpu(pid: number): Map<string, { name: string; cpu: number }> {
+  const out = new Map<string, { name: string; cpu: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name: tid === String(pid) ? 'main' : name, cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK });
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
+/** Per-request CPU by thread name between two readings, largest first. */
+function threadSplit(a: Map<string, { name: string; cpu: number }>, b: Map<string, { name: string; cpu: number }>, requests: number): string {
+  const byName = new Map<string, number>();
+  for (const [tid, t] of b) byName.set(t.name, (byName.get(t.name) ?? 0) + t.cpu - (a.get(tid)?.cpu ?? 0));
+  return [...byName].sort((x, y) => y[1] - x[1]).map(([name, s]) => `${name} ${((s / requests) * 1e6).toFixed(1)}`).join(', ');
+}
+
 function newestProfile(): string {
   const files = readdirSync(PROF).filter((f) => f.endsWith('.cpuprofile'));
   if (!files.length && process.env['NO_CPU_PROF'] === '1') return '';
@@ -143,12 +164,14 @@ try {
     const receiver = process.env['RECEIVER'];
     if (receiver === 'hang' || receiver === 'down') await sinkMode(sink, receiver);
     const c0 = cpuSplit(p.pid);
+    const t0 = threadCpu(p.pid);
     const perfData = join(WORK, 'perf.data');
     const perf = usePerf ? run('perf', ['record', '-e', 'cpu-clock', '-F', '997', '-g', '-o', perfData, '-p', String(p.pid), '--', 'sleep', String(seconds)], (seconds + 30) * 1000) : null;
     const from = monoUs();
     const w = await runWrk('wrk', p.url, script, conns, seconds);
     window = [from, monoUs()];
     const c1 = cpuSplit(p.pid);
+    const t1 = threadCpu(p.pid);
     let perfText = '';
     if (perf) {
       await perf;
@@ -165,7 +188,7 @@ try {
     const n = w.requests;
     const us = (x: number): string => ((x / n) * 1e6).toFixed(1);
     writeSummary(`${what}-${method.toLowerCase()}`, `s3-audit-proxy, audit ${what}, 4 KiB ${method}, ${conns} connections, ${seconds} s (${p.transport})`,
-      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat); per 1000 requests: ${((c1.minflt - c0.minflt) * 1000 / n).toFixed(0)} minor page faults, ${((c1.vcsw - c0.vcsw) * 1000 / n).toFixed(0)} voluntary and ${((c1.ivcsw - c0.ivcsw) * 1000 / n).toFixed(0)} involuntary context switches. The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
+      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat); per 1000 requests: ${((c1.minflt - c0.minflt) * 1000 / n).toFixed(0)} minor page faults, ${((c1.vcsw - c0.vcsw) * 1000 / n).toFixed(0)} voluntary and ${((c1.ivcsw - c0.ivcsw) * 1000 / n).toFixed(0)} involuntary context switches. By thread, µs per request: ${threadSplit(t0, t1, n)}. The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(3000).catch(() => {});
