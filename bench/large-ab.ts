@@ -12,7 +12,8 @@
 // GCs per GiB), AB_PERF=1 adds one pass per proxy under `perf record` (self time by symbol),
 // AB_STRACE=1 adds one pass per target under `strace -c -f` (syscall counts per GiB; slow, not timed);
 // AB_STRACE_RAW=<file> writes that pass's read/write/writev/epoll_ctl calls there instead (each target overwrites it).
-// AB_OUT=<file> writes the markdown report there too.
+// AB_OUT=<file> writes the markdown report there too. AB_PIN='base:0,this build:1,nginx:0,backend:1,curl:1' pins
+// targets, the backend nginx and curl to CPUs.
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -52,35 +53,38 @@ function countGc(child: Child, label: string): { scavenge: number; major: number
   child.proc.stdout?.on('data', on);
   return n;
 }
-interface Sample { cpu: number; user: number; sys: number; vcsw: number; mbps: number; scavenge: number; major: number }
+interface Sample { cpu: number; user: number; sys: number; vcsw: number; flt: number; mbps: number; scavenge: number; major: number }
 
-function stat(pid: number, tree: boolean): { user: number; sys: number; vcsw: number } {
+function stat(pid: number, tree: boolean): { user: number; sys: number; vcsw: number; flt: number } {
   if (tree) {
     // nginx: master + workers, split user / kernel
     let user = 0;
     let sys = 0;
+    let flt = 0;
     for (const p of [pid, ...childPids(pid)]) {
       const r = ticks(p);
       user += r[0];
       sys += r[1];
+      flt += r[2];
     }
-    return { user, sys, vcsw: 0 };
+    return { user, sys, vcsw: 0, flt };
   }
-  const [user, sys] = ticks(pid);
+  const [user, sys, flt] = ticks(pid);
   let vcsw = 0;
   // voluntary switches of every thread (the main thread's are what streaming causes)
   const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (m) vcsw = Number(m[1]);
-  return { user, sys, vcsw };
+  return { user, sys, vcsw, flt };
 }
 
-function ticks(pid: number): [number, number] {
+/** utime and stime in seconds, and minor page faults. */
+function ticks(pid: number): [number, number, number] {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return [Number(rest[11]) / CLK_TCK, Number(rest[12]) / CLK_TCK];
+    return [Number(rest[11]) / CLK_TCK, Number(rest[12]) / CLK_TCK, Number(rest[7])];
   } catch {
-    return [0, 0];
+    return [0, 0, 0];
   }
 }
 
@@ -93,6 +97,12 @@ function childPids(pid: number): number[] {
 }
 
 const hdr = Object.entries(S3_HEADERS).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+/** curl, on the CPU AB_PIN gives `curl` when it names one. */
+function runCurl(args: string[]): ReturnType<typeof run> {
+  const cpu = /(?:^|,)curl:(\d+)/.exec(process.env['AB_PIN'] ?? '')?.[1];
+  return cpu === undefined ? run('curl', args, 300_000) : run('taskset', ['-c', cpu, 'curl', ...args], 300_000);
+}
+
 function curlArgs(kind: 'GET' | 'PUT' | 'PUTNX', url: string, file: string): string[] {
   if (kind === 'GET') return ['-sS', '-o', '/dev/null', ...hdr, '-w', '%{http_code} %{size_download} %{time_total}', `${url}/bench/big`];
   return ['-sS', '-T', file, '-o', '/dev/null', ...hdr, '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', ...(kind === 'PUTNX' ? ['-H', 'Expect:'] : []),
@@ -102,7 +112,7 @@ function curlArgs(kind: 'GET' | 'PUT' | 'PUTNX', url: string, file: string): str
 async function transfer(kind: 'GET' | 'PUT' | 'PUTNX', t: Target, file: string): Promise<Sample> {
   const a = stat(t.pid, t.tree);
   const g0 = { ...(t.gc ?? { scavenge: 0, major: 0 }) };
-  const r = await run('curl', curlArgs(kind, t.url, file), 300_000);
+  const r = await runCurl(curlArgs(kind, t.url, file));
   const b = stat(t.pid, t.tree);
   const [code, size, time] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
   if (!(code >= 200 && code < 300) || size !== BYTES) throw new Error(`${kind} ${t.label}: ${r.stdout} ${r.stderr}`);
@@ -110,14 +120,14 @@ async function transfer(kind: 'GET' | 'PUT' | 'PUTNX', t: Target, file: string):
   const sys = (b.sys - a.sys) / GIB;
   await new Promise((res) => setTimeout(res, 100)); // the trace-gc lines of the transfer
   const g1 = t.gc ?? { scavenge: 0, major: 0 };
-  return { cpu: user + sys, user, sys, vcsw: (b.vcsw - a.vcsw) / MIB, mbps: size / time / 1e6, scavenge: (g1.scavenge - g0.scavenge) / GIB, major: (g1.major - g0.major) / GIB };
+  return { cpu: user + sys, user, sys, vcsw: (b.vcsw - a.vcsw) / MIB, flt: (b.flt - a.flt) / MIB, mbps: size / time / 1e6, scavenge: (g1.scavenge - g0.scavenge) / GIB, major: (g1.major - g0.major) / GIB };
 }
 
 async function straceCounts(kind: 'GET' | 'PUT' | 'PUTNX', t: Target, file: string): Promise<string> {
   const out = join(WORK, `strace-${Date.now()}.txt`);
   const st = spawn('strace', [...(process.env['AB_STRACE_RAW'] ? ['-e', 'trace=write,writev,read,epoll_ctl', ...(process.env['AB_STRACE_STACK'] ? ['-k'] : []), '-o', process.env['AB_STRACE_RAW']] : ['-c', '-o', out]), '-f', '-p', String(t.pid)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
-  await run('curl', curlArgs(kind, t.url, file), 300_000);
+  await runCurl(curlArgs(kind, t.url, file));
   st.kill('SIGINT');
   await new Promise((r) => st.once('exit', r));
   if (process.env['AB_STRACE_RAW']) return `raw trace in ${process.env['AB_STRACE_RAW']}`;
@@ -164,6 +174,16 @@ try {
     children.push(n.child);
     targets.push({ label: 'nginx', url: n.url, pid: n.child.pid, tree: true });
   }
+  // AB_PIN='base:0,this build:1,nginx:0' pins every thread of a target (and nginx's workers) to a CPU:
+  // is a process's kernel time per GiB its CPU placement's?
+  for (const spec of (process.env['AB_PIN'] ?? '').split(',').filter(Boolean)) {
+    const [label, cpu] = spec.split(':') as [string, string];
+    if (label === 'curl') continue;
+    const t = label === 'backend' ? { label, pid: backend.child.pid, tree: true } : targets.find((x) => x.label === label);
+    if (!t) throw new Error(`AB_PIN: no target ${label}`);
+    for (const pid of t.tree ? [t.pid, ...childPids(t.pid)] : [t.pid]) await run('taskset', ['-a', '-c', '-p', cpu, String(pid)], 10_000);
+    log(`pinned ${label} to CPU ${cpu}`);
+  }
   // AB_WARM=N: N unmeasured GETs through each target first (a fresh process may not have had a
   // mark-compact yet, so its old-generation limit is still V8's initial one).
   for (let i = 0; i < Number(process.env['AB_WARM'] ?? 0); i++) for (const t of targets) await transfer('GET', t, file);
@@ -191,22 +211,22 @@ try {
         const key = `${kind}|${t.label}`;
         if (!samples.has(key)) samples.set(key, []);
         samples.get(key)!.push(s);
-        const line = `rep ${rep + 1} ${kind} ${t.label}: ${s.cpu.toFixed(3)} s/GiB (user ${s.user.toFixed(3)}, sys ${s.sys.toFixed(3)}), ${s.vcsw.toFixed(1)} vcsw/MiB, ${Math.round(s.mbps)} MB/s, GCs per GiB: ${s.scavenge} scavenges, ${s.major} mark-compacts`;
+        const line = `rep ${rep + 1} ${kind} ${t.label}: ${s.cpu.toFixed(3)} s/GiB (user ${s.user.toFixed(3)}, sys ${s.sys.toFixed(3)}), ${s.vcsw.toFixed(1)} vcsw/MiB, ${s.flt.toFixed(1)} faults/MiB, ${Math.round(s.mbps)} MB/s, GCs per GiB: ${s.scavenge} scavenges, ${s.major} mark-compacts`;
         raw.push(line);
         log(line);
       }
     }
   }
-  const lines = ['| case | target | CPU s/GiB min / median / max | user | sys | vcsw per MiB | mark-compacts per GiB (AB_FLAGS=--trace-gc) | MB/s (noisy) |', '|---|---|---|---|---|---|---|---|'];
+  const lines = ['| case | target | CPU s/GiB min / median / max | user | sys | vcsw per MiB | page faults per MiB | mark-compacts per GiB (AB_FLAGS=--trace-gc) | MB/s (noisy) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const kind of CASES) {
     for (const t of targets) {
       const s = samples.get(`${kind}|${t.label}`)!;
-      lines.push(`| ${kind} | ${t.label} | ${q(s.map((x) => x.cpu))} | ${q(s.map((x) => x.user))} | ${q(s.map((x) => x.sys))} | ${t.tree ? '-' : q(s.map((x) => x.vcsw))} | ${t.gc ? q(s.map((x) => x.major)) : '-'} | ${q(s.map((x) => x.mbps)).replace(/\.00/g, '')} |`);
+      lines.push(`| ${kind} | ${t.label} | ${q(s.map((x) => x.cpu))} | ${q(s.map((x) => x.user))} | ${q(s.map((x) => x.sys))} | ${t.tree ? '-' : q(s.map((x) => x.vcsw))} | ${q(s.map((x) => x.flt))} | ${t.gc ? q(s.map((x) => x.major)) : '-'} | ${q(s.map((x) => x.mbps)).replace(/\.00/g, '')} |`);
     }
     const b = samples.get(`${kind}|base`)!;
     const m = samples.get(`${kind}|this build`)!;
     const ratios = b.map((x, i) => m[i]!.cpu / x.cpu);
-    lines.push(`| ${kind} | this build / base CPU, per pair | ${q(ratios)} | | | | | |`);
+    lines.push(`| ${kind} | this build / base CPU, per pair | ${q(ratios)} | | | | | | |`);
   }
   if (process.env['AB_STRACE'] === '1' && which('strace')) {
     lines.push('', 'Syscalls per GiB (`strace -c -f`, one transfer each):', '');
@@ -224,13 +244,13 @@ try {
       for (const t of targets) {
         if (t.tree) continue;
         const data = join(WORK, 'perf.data');
-        const pr = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-o', data, '-p', String(t.pid)], { stdio: 'ignore' });
+        const pr = spawn('perf', ['record', '-e', process.env['AB_PERF_EVENT'] ?? 'cpu-clock', ...(process.env['AB_PERF_EVENT'] ? [] : ['-F', '1999']), '-g', '-o', data, '-p', String(t.pid)], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 500));
-        await run('curl', curlArgs(kind, t.url, file), 300_000);
+        await runCurl(curlArgs(kind, t.url, file));
         pr.kill('SIGINT');
         await new Promise((r) => pr.once('exit', r));
         rmSync(join(backend.www, 'bench', 'upload', 'big'), { force: true });
-        const rep = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.8', '-g', 'none'], 120_000);
+        const rep = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '0.8', ...(process.env['AB_PERF_EVENT'] ? ['-g', 'caller,0.5,callee', '--max-stack', '24'] : ['-g', 'none'])], 120_000);
         const clean = rep.stdout.split('\n').filter((l) => l.trim() && !l.startsWith('#')).slice(0, 40).join('\n');
         lines.push('', `perf, ${kind} ${t.label} (self, by symbol):`, '', '```', clean, '```');
       }

@@ -18,7 +18,7 @@ import { cpuSeconds, ForeignCpu, run, sleep, spawnReady, statusKiB, treeCpuSecon
 import { backendConfig, proxyConfig, startNginx } from './lib/nginx.js';
 import { runWrk, writeWrkScript, S3_HEADERS, type WrkResult } from './lib/wrk.js';
 import { machineInfo } from './lib/machine.js';
-import { startS3ap, auditTransport, type Endpoint, type S3apContext } from './lib/s3ap.js';
+import { benchMallocEnv, startS3ap, auditTransport, type Endpoint, type S3apContext } from './lib/s3ap.js';
 import { startSink, sinkMode, sinkStats, type Sink } from './lib/sink.js';
 import { attachTail } from './lib/tail.js';
 import { renderMarkdown, renderConsole, type Results, type LoadRow, type LatencyRow, type LargeRow, type TargetCheck } from './lib/report.js';
@@ -104,7 +104,7 @@ async function startBackend(): Promise<Endpoint & { kind: string }> {
     children.push(n.child);
     return { kind: 'nginx (static GET, dav_methods PUT, 1 worker)', url: n.url, pid: n.child.pid, tree: true, stop: () => n.child.stop() };
   }
-  const r = track(await spawnReady('node-backend', NODE, [join(DIST, 'bench', 'node-backend.js'), WWW], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined)));
+  const r = track(await spawnReady('node-backend', NODE, [join(DIST, 'bench', 'node-backend.js'), WWW], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined), { env: { ...process.env, ...benchMallocEnv() } }));
   return { kind: 'node http (bench/node-backend.ts)', url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
 }
 
@@ -116,7 +116,8 @@ const s3apCtx = (sink: Sink): S3apContext => ({
 });
 
 async function startHttpProxy(backend: string): Promise<Endpoint> {
-  const r = track(await spawnReady('http-proxy', NODE, [join(DIST, 'bench', 'minimal-http-proxy.js'), backend], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined)));
+  const r = track(await spawnReady('http-proxy', NODE, [join(DIST, 'bench', 'minimal-http-proxy.js'), backend], (l) => (l.startsWith('LISTENING ') ? Number(l.slice(10)) : undefined),
+    { env: { ...process.env, ...benchMallocEnv() } }));
   return { url: `http://127.0.0.1:${r.value}`, pid: r.child.pid, tree: false, stop: () => r.child.stop() };
 }
 
@@ -402,7 +403,7 @@ const results: Results = {
   date: new Date().toISOString(),
   command,
   machine,
-  config: { ...CFG, scenarios: [...CFG.scenarios] },
+  config: { ...CFG, scenarios: [...CFG.scenarios], nodeProxyEnv: Object.entries(benchMallocEnv()).map(([k, v]) => `${k}=${v}`).join(' ') },
   backend: '',
   auditTransport: null,
   skipped,

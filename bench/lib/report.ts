@@ -190,6 +190,7 @@ export function renderMarkdown(r: Results): string {
   out.push(`- Load average at start ${m.loadAvgStart.join(' ')}, at end ${m.loadAvgEnd?.join(' ') ?? '-'}; CPU used by other processes during the run: ${f(r.foreignCoresOverall)} of ${m.cores} cores (the machine may be shared: compare ratios, not absolutes; rows are interleaved so load changes hit all rows alike)`);
   out.push(`- Backend: ${r.backend}. Everything on 127.0.0.1; wrk -t2, ${String(r.config['durationS'])} s per cell and run (two interleaved rounds of half that), ${String(r.config['runs'] ?? 1)} run(s): rows aggregate the runs, the targets give each run's ratio as a spread.`);
   out.push(`- Audit on: ${r.auditTransport ?? 'not run'}`);
+  if (r.config['nodeProxyEnv'] !== undefined) out.push(`- Node proxies (s3-audit-proxy, minimal http-proxy) run with: ${String(r.config['nodeProxyEnv']) || 'glibc malloc defaults (BENCH_MALLOC=glibc)'} (what the image sets: src/proxy/malloc-env.ts)`);
   if (r.skipped.length) out.push('', '**Skipped:**', ...r.skipped.map((s) => `- ${s}`));
   out.push('', '## Targets (ratios measured in this run)', '', targetTable(r));
   out.push('', '## 1. Small objects (4 KiB), wrk closed loop', '', r.load.length ? loadTable(r) : '(not run)');

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep, spawnReady, type Child } from './proc.js';
+import { mallocEnvFor } from '../../src/proxy/malloc-env.js';
 
 export type AuditMode = 'off' | 'webhook' | 'file';
 
@@ -51,9 +52,19 @@ function adminFrom(line: string): string | null {
   return null;
 }
 
+/** The malloc settings of a proxy under test: the image's (src/proxy/malloc-env.ts), the caller's own
+ * MALLOC_* / GLIBC_TUNABLES when set, none with BENCH_MALLOC=glibc. Node proxies all get the same. */
+export function benchMallocEnv(): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if ((k.startsWith('MALLOC_') || k === 'GLIBC_TUNABLES') && v !== undefined) own[k] = v;
+  return process.env['BENCH_MALLOC'] === 'glibc' ? own : { ...own, ...mallocEnvFor(own) };
+}
+
 async function spawnCli(ctx: S3apContext, name: string, args: string[], nodeFlags: string[]): Promise<{ child: Child; url: string; adminUrl: string | null }> {
   let adminUrl: string | null = null;
-  const env = { PATH: process.env['PATH'], HOME: process.env['HOME'] };
+  // A clean environment with the malloc settings the image runs with (src/proxy/malloc-env.ts), unless
+  // the caller's environment has its own (large-ab's AB_ENV_B) or BENCH_MALLOC=glibc asks for glibc's.
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...benchMallocEnv() };
   const r = await spawnReady(name, ctx.node, [...nodeFlags, join(ctx.dist, 'src', 'cli', 'main.js'), 'serve', ...args], (line) => {
     adminUrl ??= adminFrom(line);
     try {
@@ -153,7 +164,7 @@ export async function startS3ap(ctx: S3apContext, mode: AuditMode, backend: stri
       if (rec.msg === 'bench proxy-host ready' && rec.listen) return rec.listen;
     } catch { /* not JSON */ }
     return undefined;
-  }, { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], BENCH_WEBHOOK: webhook } });
+  }, { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], BENCH_WEBHOOK: webhook, ...benchMallocEnv() } });
   ctx.register(r.child);
   return mk(r.child, r.value, 'webhook (in-process setWebhook)');
 }

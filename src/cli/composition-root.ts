@@ -25,6 +25,7 @@ import { RequestMetrics } from '../admin/metrics.js';
 import type { ClusterSync } from '../cluster/sync.js';
 import { openCluster } from '../cluster/open-cluster.js';
 import { announceAuditLog } from '../config/audit-log-default.js';
+import { describeMallocEnv } from '../proxy/malloc-env.js';
 
 /** What every mode shares, handed to the front before it is started. */
 export interface Core {
@@ -124,7 +125,7 @@ async function startLocked(config: ServeConfig, logger: Logger, parts: AppParts,
     cluster?.startLoops();
     logger.info({ admin: admin.url }, 'admin API listening');
     announceAuditLog(logger, config.auditLog, config.dataDir);
-    logger.info({ listen: url, backend, host: hostName, ...front.describe() }, 's3-audit-proxy listening');
+    logger.info({ listen: url, backend, host: hostName, malloc: describeMallocEnv(process.env), ...front.describe() }, 's3-audit-proxy listening');
     let stopping: Promise<void> | null = null;
     return {
       config, logger, hostName, url, backend, dispatcher, admin, embedded, cluster,

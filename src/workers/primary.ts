@@ -15,6 +15,7 @@ import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';
 import { startApp, type App, type Core, type Front } from '../cli/composition-root.js';
 import { creditAllowance, PrimaryCredits } from './credits.js';
+import { describeMallocEnv, mallocEnvFor } from '../proxy/malloc-env.js';
 import { isOurMessage, WORKER_INIT_ENV, type EventsMessage, type PrimaryToWorker, type WorkerInit } from './messages.js';
 
 export interface RunningPrimary extends App {
@@ -125,7 +126,8 @@ function workersFront(core: Core): WorkersFront {
     // does it ask for the port they had, so that the proxy's address does not change.
     const alone = slots.size === 0 && listenPort !== undefined;
     const init: WorkerInit = { backend, active: dispatcher.active, deliver: dispatcher.delivering, ...(alone ? { listenPort } : {}) };
-    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
+    // The workers stream the bodies: they get the malloc settings the image sets (src/proxy/malloc-env.ts).
+    const worker = cluster.fork({ ...mallocEnvFor(process.env), [WORKER_INIT_ENV]: JSON.stringify(init) });
     const slot: Slot = {
       worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing', instance: null, lastSequence: 0,
       // Both: 'exit' can come before the channel's last messages are read; 'disconnect' comes after.
@@ -228,7 +230,8 @@ function workersFront(core: Core): WorkersFront {
       if (unsaid > 0) logger.warn({ workers: unsaid }, 'workers ended without sending their last events');
       credits?.stop();
     },
-    describe: () => ({ workers: slots.size }),
+    // The workers' malloc settings (the primary streams no bodies).
+    describe: () => ({ workers: slots.size, malloc: describeMallocEnv({ ...process.env, ...mallocEnvFor(process.env) }) }),
     workerPids: () => [...slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined),
     restarts: () => restarts,
   };

@@ -91,7 +91,7 @@ interface WorkersProxy {
 }
 
 /** `serve --workers 2` on ephemeral ports, torn down (SIGKILL, workers too) after the test. */
-async function startWorkersProxy(t: TestContext, args: string[] = []): Promise<WorkersProxy> {
+async function startWorkersProxy(t: TestContext, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<WorkersProxy> {
   const dir = tempDir('s3ap-workers-');
   let p: ChildProxy | null = null;
   const seen = new Set<number>();
@@ -107,7 +107,7 @@ async function startWorkersProxy(t: TestContext, args: string[] = []): Promise<W
     }
     dir.remove();
   });
-  p = await spawnProxy(['--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dir.path, ...args]);
+  p = await spawnProxy(['--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dir.path, ...args], env);
   // The primary logs "s3-audit-proxy listening" (with --log-level debug the workers' own lines may
   // come first, so not simply the first line).
   const listening = logRecords(p.output).find((r) => r['msg'] === 's3-audit-proxy listening');
@@ -485,6 +485,41 @@ test('SIGTERM with requests in flight on both workers: they complete, their even
     assert.ok(e['timing']['totalMs'] >= 350, `the event covers the whole slow request (${e['timing']['totalMs']} ms)`);
     assert.ok(validateEvent(e), JSON.stringify(validateEvent.errors));
   }
+});
+
+/** The environment a process started with (/proc/<pid>/environ), as a map. */
+function environOf(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+    const i = kv.indexOf('=');
+    if (i > 0) out.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  return out;
+}
+
+test('the workers stream bodies with the malloc settings the image sets; an environment with its own malloc settings is left alone', async (t) => {
+  if (!existsSync('/proc/self/environ')) return t.skip('no /proc here');
+  // A clean environment (spawnProxy passes only PATH and HOME): the primary hands the settings to its workers.
+  const tuned = await startWorkersProxy(t);
+  const workers = tuned.workers();
+  assert.equal(workers.length, 2);
+  for (const w of workers) {
+    const env = environOf(w);
+    assert.equal(env.get('MALLOC_TRIM_THRESHOLD_'), String(32 * 1024 * 1024), `worker ${w}`);
+    assert.equal(env.get('MALLOC_MMAP_THRESHOLD_'), String(4 * 1024 * 1024), `worker ${w}`);
+  }
+  assert.equal(environOf(tuned.primaryPid).get('MALLOC_TRIM_THRESHOLD_'), undefined, 'the primary itself is not re-executed');
+  assert.equal(logRecords(tuned.p.output).find((r) => r['msg'] === 's3-audit-proxy listening')?.['malloc'], 'tuned');
+  // Someone else's malloc setting: nothing is added to it, and the log says so.
+  const own = await startWorkersProxy(t, [], { MALLOC_ARENA_MAX: '2' });
+  const ownWorkers = own.workers();
+  assert.equal(ownWorkers.length, 2);
+  for (const w of ownWorkers) {
+    const env = environOf(w);
+    assert.equal(env.get('MALLOC_ARENA_MAX'), '2', `worker ${w}`);
+    assert.equal(env.get('MALLOC_TRIM_THRESHOLD_'), undefined, `worker ${w}`);
+  }
+  assert.equal(logRecords(own.p.output).find((r) => r['msg'] === 's3-audit-proxy listening')?.['malloc'], 'custom');
 });
 
 test('bad --workers values stop start-up naming the flag or S3AP_WORKERS (exit 2); auto is accepted', (t) => {
