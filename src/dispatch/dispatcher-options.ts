@@ -1,6 +1,6 @@
 // The dispatcher's boundary types: its options and defaults, and the counters snapshot.
 import type { Logger } from '../log.js';
-import type { DriverSettings } from './driver.js';
+import type { DriverSettings } from './driver-options.js';
 import type { GapInfo } from './gaps.js';
 import type { RefusalInfo } from './refusals.js';
 import type { TapOptions } from './tap.js';

@@ -39,7 +39,7 @@ export class TargetMetrics {
   readonly dropped: Counter;
   readonly deadLettered: Counter;
   readonly retried: Counter;
-  /** Batches the watchdog sent because no send was scheduled (driver.ts checkOverdue): should stay 0. */
+  /** Batches the watchdog sent because no send was scheduled (driver-watchdog.ts checkOverdue): should stay 0. */
   readonly overduePumps: Counter;
   readonly spooled: Counter;
   readonly requests: Counter;

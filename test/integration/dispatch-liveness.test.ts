@@ -1,5 +1,5 @@
-// The driver's liveness net (driver.ts checkOverdue): a due memory batch with no send scheduled (a
-// lost wake-up) is sent by the watchdog within its period, counted and said once.
+// The driver's liveness net (driver-watchdog.ts checkOverdue): a due memory batch with no send
+// scheduled (a lost wake-up) is sent by the watchdog within its period, counted and said once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBuffer } from '../../src/dispatch/buffer.js';

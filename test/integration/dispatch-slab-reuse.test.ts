@@ -1,5 +1,6 @@
-// Event slabs are reused once every event in them was delivered (event-slab.ts, driver.ts `retired`):
-// a reused slab must never change the bytes of an event still queued, in flight or being retried.
+// Event slabs are reused once every event in them was delivered (event-slab.ts, delivery-loop.ts
+// `retired`): a reused slab must never change the bytes of an event still queued, in flight or
+// being retried.
 // Each test sends several MiB of events (several slabs), checks that slabs were reused, and that the
 // receiver got every event exactly once (in order within each request: two are in flight at a
 // time, as by default) with exactly the fields it was enqueued with.
