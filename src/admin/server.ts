@@ -2,11 +2,12 @@
 // bearer-token auth on everything but /healthz, /readyz, /metrics and the status page's static files
 // (/). It shares nothing with the S3 listener but the dispatcher's control interface, so admin work
 // never slows S3 traffic.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+// Here: what each request gets (route match, token check, body, handler, reply, admin audit event);
+// the listener's lifecycle is listener.ts's.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
-import type { AuditControl, TargetStatus } from '../dispatch/types.js';
+import type { AuditControl } from '../dispatch/types.js';
 import type { AuditSink } from '../audit/sink.js';
 import { uuidv7 } from '../audit/uuidv7.js';
 import { AdminAuth, AuthFailureLog, loadAdminToken, type AdminToken, type AuthResult } from './auth.js';
@@ -18,19 +19,15 @@ import { ROUTES_BY_PATH, type Reply, type RouteContext, type RouteDef } from './
 import { parseJsonBody, type SelfAddress } from './validate.js';
 import { Counter as PromCounter } from 'prom-client';
 import { Counter, Registry } from '../dispatch/metrics.js';
-import { ConfigError } from '../errors.js';
-import { stringifyJsonLine } from '../json-text.js';
-import { endThenDestroy } from '../proxy/stall-guard.js';
 import type { ClusterSync } from '../cluster/sync.js';
 import { clusterPersistence, dataDirPersistence } from './settings-persistence.js';
 import type { EventTap } from '../dispatch/tap.js';
+import { BodyError, readBody } from './request-body.js';
+import { errorReply, sendReply } from './reply.js';
+import { createAdminListener, listenAdmin, selfFromUrl, urlOf } from './listener.js';
 
 export { restorePersistedWebhook } from './persisted-webhook.js';
-
-/** Request bodies above this are refused with 413. */
-export const MAX_BODY_BYTES = 64 * 1024;
-/** Oversized bodies up to this much more are read and thrown away, so the client gets a clean 413. */
-const DRAIN_BYTES = 1024 * 1024;
+export { isAuditControl, unavailableControl } from './audit-control.js';
 
 export interface AdminServerOptions {
   config: ServeConfig;
@@ -60,83 +57,9 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** The control to give the admin API when the caller supplied its own sink (tests, embedding). */
-export function unavailableControl(reason: string): AuditControl {
-  const status: TargetStatus = {
-    state: 'disabled', queued: 0, queuedBytes: 0, queueMaxEvents: 0, queueMaxBytes: 0, enqueued: 0, delivered: 0, dropped: 0, droppedByReason: {},
-    spooled: 0, spoolBytes: 0, spoolMaxBytes: 0, deadLettered: 0, deadLetteredByReason: {}, retried: 0, inFlight: 0,
-    lastSuccess: null, lastFailure: null, lastError: null, consecutiveFailures: 0, lastLatencyMs: null, stateHistory: [], recentErrors: [], ack: null, refusedRequests: 0,
-  };
-  const empty = new Registry();
-  return {
-    webhookConfig: () => null,
-    setWebhook: async () => { throw new Error(reason); },
-    status: () => ({ ...status, stateHistory: [], recentErrors: [] }),
-    sendTestEvent: async () => { throw new Error(reason); },
-    metricsRegistry: () => empty,
-  };
-}
-
-export function isAuditControl(x: unknown): x is AuditControl {
-  const c = x as Partial<AuditControl> | null;
-  return !!c && typeof c.setWebhook === 'function' && typeof c.webhookConfig === 'function' && typeof c.status === 'function'
-    && typeof c.sendTestEvent === 'function' && typeof c.metricsRegistry === 'function';
-}
-
-class BodyError extends AdminHttpError {
-  constructor(readonly closeConnection: boolean, readonly received: number) {
-    super(413, 'body_too_large', `request body is larger than ${MAX_BODY_BYTES} bytes`);
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES + DRAIN_BYTES) return Promise.reject(new BodyError(true, 0));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    req.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total <= MAX_BODY_BYTES) chunks.push(c);
-      else if (total > MAX_BODY_BYTES + DRAIN_BYTES && !settled) {
-        settled = true;
-        req.pause();
-        reject(new BodyError(true, total));
-      }
-    });
-    req.on('end', () => {
-      if (settled) return;
-      settled = true;
-      if (total > MAX_BODY_BYTES) reject(new BodyError(false, total));
-      else resolve(Buffer.concat(chunks, total));
-    });
-    req.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      reject(err);
-    });
-  });
-}
-
 function peerOf(req: IncomingMessage): { ip: string; port: number | null } {
   const s = req.socket;
   return { ip: s.remoteAddress ?? 'unknown', port: s.remotePort ?? null };
-}
-
-function urlOf(host: string, port: number): string {
-  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
-}
-
-function selfFromUrl(url: string, what: string): SelfAddress | null {
-  try {
-    const u = new URL(url);
-    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    return { host, port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80, what };
-  } catch {
-    return null;
-  }
 }
 
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
@@ -161,39 +84,6 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     self: () => self,
     adminRegistry: registry,
   };
-
-  const send = (res: ServerResponse, requestId: string, reply: Reply): number => {
-    if (reply.stream) {
-      // A live stream: chunked, no length, handed over to the tap (which ends it at shutdown).
-      if (res.headersSent || res.destroyed) return 0;
-      res.writeHead(reply.status, {
-        'content-type': reply.contentType ?? 'application/x-ndjson',
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'x-accel-buffering': 'no',
-        'x-request-id': requestId,
-        ...reply.headers,
-      });
-      reply.stream(res);
-      return 0;
-    }
-    const body = reply.text !== undefined ? reply.text : `${stringifyJsonLine(reply.json ?? {})}\n`;
-    const buf = Buffer.from(body, 'utf8');
-    if (!res.headersSent && !res.destroyed) {
-      res.writeHead(reply.status, {
-        'content-type': reply.contentType ?? 'application/json; charset=utf-8',
-        'content-length': String(buf.length),
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'x-request-id': requestId,
-        ...reply.headers,
-      });
-      res.end(buf);
-    }
-    return buf.length;
-  };
-
-  const errorReply = (err: AdminHttpError): Reply => ({ status: err.status, json: err.toJSON(), headers: err.headers });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const startMs = Date.now();
@@ -279,7 +169,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       reply = errorReply(error);
       if (closeAfter) reply.headers = { ...reply.headers, connection: 'close' };
     }
-    const sent = send(res, requestId, reply);
+    const sent = sendReply(res, requestId, reply);
     if (closeAfter) res.once('finish', () => req.socket.destroySoon?.());
     if (route?.path) routeLabel = route.path;
     adminRequests.inc({ route: routeLabel, status_class: statusClass(reply.status) });
@@ -287,38 +177,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     logger.debug({ reqId: requestId, peer: peer.ip, method, path: path.slice(0, 200), status: reply.status, ms: Math.round(performance.now() - startMono) }, 'admin request');
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      logger.error({ err: (err as Error).message }, 'admin API: request failed');
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
-      res.end('{"error":{"code":"internal","message":"internal error"}}\n');
-    });
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-  server.maxHeadersCount = 100;
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('clientError', (_err, socket) => {
-    // end() alone would keep the descriptor while the client keeps its side open: destroyed after a short linger.
-    if (socket.writable) endThenDestroy(socket, 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
-  });
-
+  const listener = createAdminListener(handle, logger);
   const { host, port: wanted } = config.adminListen;
-  await new Promise<void>((resolve, reject) => {
-    const onErr = (err: NodeJS.ErrnoException): void => reject(new ConfigError('--admin-listen', `the admin API cannot listen on ${host}:${wanted}: ${err.code ?? err.message}`));
-    server.once('error', onErr);
-    server.listen(wanted, host, () => {
-      server.off('error', onErr);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenAdmin(listener.server, host, wanted);
   const url = urlOf(host, port);
   self = [{ host, port, what: 'admin API listener' }];
   const s3Self = selfFromUrl(opts.s3Url, 'S3 listener');
@@ -333,12 +194,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     close() {
       closing ??= (async () => {
         readiness.beginShutdown();
-        const done = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const t = setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000);
-        t.unref();
-        await done;
-        clearTimeout(t);
+        await listener.close();
         processMetrics.stop();
       })();
       return closing;

@@ -8,231 +8,19 @@
 //
 // Flags come from option tables (src/config/options.ts), so --help is generated and every flag also
 // has an S3AP_* environment variable. No token is ever printed: the server shows tokens redacted.
-import { resolve } from 'node:path';
-import { envName, formatHelp, resolveOptions, type OptionDef, type OptionValues } from '../config/options.js';
-import { SERVE_OPTIONS } from '../config/serve-config.js';
+import { formatHelp, resolveOptions, type OptionDef, type OptionValues } from '../config/options.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { AdminApiError, callAdmin, clientOptionsFrom, type AdminClientOptions } from './admin-client.js';
+import { BATCH_OPTIONS, COMMON_OPTIONS, ENABLE_OPTIONS, enableBody, foreignEnv, PREFIX } from './audit-webhook-options.js';
+import { dash, fmtBytes, summarize } from './audit-webhook-show.js';
+import { printable, rows, STDIO, type Output } from './terminal-output.js';
 
-const PREFIX = 's3-audit-proxy audit-webhook';
 const API = '/api/v1/audit-webhook';
-const FORMATS = ['hec-event', 'hec-raw', 'ndjson'];
-
-export const COMMON_OPTIONS: readonly OptionDef[] = [
-  { name: 'admin', kind: 'string', arg: 'url', default: 'http://127.0.0.1:9081', help: 'admin API of the running proxy (its --admin-listen)' },
-  { name: 'admin-token', kind: 'string', secret: true, help: 'admin API token (else --admin-token-file, else <data-dir>/admin-token); a flag shows in ps: prefer the file or S3AP_ADMIN_TOKEN' },
-  { name: 'admin-token-file', kind: 'string', arg: 'file', help: 'file holding the admin API token' },
-  { name: 'data-dir', kind: 'string', arg: 'dir', default: 'data', help: 'the proxy\'s data directory: its generated admin-token is read from there' },
-  { name: 'timeout', kind: 'duration', default: 60_000, help: 'give up on the admin API after this long' },
-  { name: 'json', kind: 'boolean', default: false, help: 'print the admin API\'s JSON reply instead of a summary' },
-];
-
-export const ENABLE_OPTIONS: readonly OptionDef[] = [
-  { name: 'endpoint', kind: 'string', arg: 'url', help: 'webhook URL, e.g. https://splunk:8088/services/collector/event (required)' },
-  { name: 'auth-token', kind: 'string', secret: true, aliases: ['auth_token'], arg: 'token', help: 'receiver token: "Splunk <HEC token>" or the bare token (required); one layer of surrounding quotes is removed, so Weka\'s --auth_token="\\"Splunk <token>\\"" works as printed' },
-  { name: 'format', kind: 'string', arg: FORMATS.join('|'), help: 'body format (default: from the endpoint path)' },
-  { name: 'index', kind: 'string', help: 'HEC index' },
-  { name: 'source', kind: 'string', help: 'HEC source (default s3-audit-proxy)' },
-  { name: 'sourcetype', kind: 'string', help: 'HEC sourcetype (default _json)' },
-  { name: 'hec-host', kind: 'string', arg: 'name', help: 'HEC host field (default: the proxy\'s --host-name)' },
-  { name: 'gzip', kind: 'boolean', help: 'gzip request bodies' },
-  { name: 'batch-max-events', kind: 'integer', arg: 'n', help: 'events per request (default 500)' },
-  { name: 'batch-max-bytes', kind: 'size', help: 'bytes per request (default 1MiB)' },
-  { name: 'batch-max-wait', kind: 'duration', help: 'longest wait before a partial batch is sent (default 1s)' },
-  { name: 'concurrency', kind: 'integer', arg: 'n', help: 'requests in flight to the receiver (default 2)' },
-  { name: 'request-timeout', kind: 'duration', help: 'per request to the receiver (default 15s)' },
-  { name: 'ca-file', kind: 'string', arg: 'file', help: 'CA bundle (PEM) to trust for an https endpoint' },
-  { name: 'client-cert-file', kind: 'string', arg: 'file', help: 'client certificate (PEM) for mutual TLS' },
-  { name: 'client-key-file', kind: 'string', arg: 'file', help: 'client key (PEM) for --client-cert-file' },
-  { name: 'insecure-skip-verify', kind: 'boolean', help: 'do not verify the receiver\'s certificate (like curl -k)' },
-  { name: 'health-check-interval', kind: 'duration', help: 'probe the HEC health endpoint this often (0 = off)' },
-  { name: 'ack', kind: 'boolean', help: 'HEC indexer acknowledgement: an event is delivered (and leaves the spool) only once Splunk says it is indexed' },
-  { name: 'ack-timeout', kind: 'duration', help: 'with --ack: send a batch again when not acknowledged after this long (default 5m)' },
-  { name: 'ack-poll-interval', kind: 'duration', help: 'with --ack: poll /services/collector/ack this often (default 2s)' },
-];
-
-export const BATCH_OPTIONS: readonly OptionDef[] = [
-  { name: 'batch-count', kind: 'integer', arg: 'n', help: 'events per request to the receiver (1-100000)' },
-  { name: 'batch-size', kind: 'size', arg: 'bytes', help: 'bytes per request (1KiB-100MiB)' },
-  { name: 'batch-time', kind: 'duration', help: 'longest wait before a partial batch is sent (0-10m)' },
-];
 
 interface Verb {
   usage: string;
   options: readonly OptionDef[];
   run(client: AdminClientOptions, v: OptionValues, out: Output): Promise<number>;
-}
-
-export interface Output {
-  out(s: string): void;
-  err(s: string): void;
-}
-
-/** The process's stdout and stderr. */
-export const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
-
-// ---- formatting -------------------------------------------------------------------------------
-
-function fmtBytes(n: unknown): string {
-  if (typeof n !== 'number') return String(n);
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
-const dash = (v: unknown): string => (v === null || v === undefined || v === '' ? '-' : String(v));
-
-const SETTING_KEYS = [
-  'index', 'source', 'sourcetype', 'host', 'gzip', 'batchMaxEvents', 'batchMaxBytes', 'batchMaxWaitMs', 'concurrency',
-  'requestTimeoutMs', 'caFile', 'clientCertFile', 'clientKeyFile', 'insecureSkipVerify', 'healthCheckIntervalMs',
-  'ack', 'ackTimeoutMs', 'ackPollIntervalMs',
-];
-
-/**
- * Text from the network (a receiver's reply, an error) made safe for a terminal: control
- * characters (escape sequences, carriage returns, line breaks, C1) and line separators become
- * visible escapes, so a reply can neither rewrite the screen nor forge lines of output.
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
-    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-    const code = c.charCodeAt(0);
-    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
-  });
-}
-
-function rows(pairs: Array<[string, string]>, indent = '  '): string {
-  const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${indent}${k.padEnd(w)}  ${printable(v)}`).join('\n');
-}
-
-/** Columns, left-aligned, header first; every cell made printable. */
-export function table(header: string[], body: string[][]): string {
-  const cells = [header, ...body].map((r) => r.map((c) => printable(c)));
-  const w = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ').trimEnd()).join('\n');
-}
-
-/** Weka's `s3 cluster audit-webhook show` columns (the token redacted here, on purpose). */
-function wekaColumns(doc: Record<string, unknown>): string {
-  return table(['ENABLED', 'ENDPOINT', 'AUTH TOKEN'], [[doc['enabled'] === true ? 'True' : 'False', dash(doc['endpoint']), dash(doc['authToken'])]]);
-}
-
-/** Cluster mode: the store's state and the members' table. */
-function clusterSection(doc: Record<string, unknown>): string[] {
-  const c = doc['cluster'] as Record<string, unknown> | undefined;
-  if (!c) return [];
-  const lines: string[] = [];
-  const by = c['changedBy'] as Record<string, unknown> | null;
-  const store = c['state'] === 'ok' ? 'ok' : `${String(c['state']).toUpperCase()} since ${dash(c['failingSince'])}: keeping the last known settings (${dash(c['lastError'])})`;
-  lines.push('Cluster store:');
-  lines.push(rows([
-    ['store', `${dash(c['store'])} (${store})`],
-    ['revision', `${dash(c['revision'])}${c['changedAt'] ? ` (${dash(c['action'])} at ${dash(c['changedAt'])} through ${by ? dash(by['host']) : '-'})` : ''}`],
-    ['this member', dash(c['instance'])],
-  ]));
-  const members = (doc['members'] ?? []) as Array<Record<string, unknown>>;
-  lines.push(`Members (${members.length}):`);
-  if (doc['membersError']) lines.push(`  ${printable(String(doc['membersError']))}`);
-  lines.push(table(['INSTANCE', 'HOST', 'VERSION', 'STARTED', 'STATE', 'QUEUED', 'SPOOLED', 'DROPPED', 'LAST ERROR'],
-    members.map((m) => [dash(m['instance']), dash(m['host']), dash(m['version']), dash(m['startedAt']),
-      m['state'] === 'up' ? `up (${dash(m['delivery'])})` : dash(m['state']), dash(m['queued']), dash(m['spooled']), dash(m['dropped']), dash(m['lastError'])]))
-    .split('\n').map((l) => `  ${l}`).join('\n'));
-  return lines;
-}
-
-/** Readable summary of the GET document. */
-export function summarize(doc: Record<string, unknown>): string {
-  const st = (doc['status'] ?? {}) as Record<string, unknown>;
-  const lines: string[] = [wekaColumns(doc), ''];
-  if (doc['enabled'] === true) {
-    lines.push('Audit webhook: enabled');
-    const settings = SETTING_KEYS.filter((k) => doc[k] !== null && doc[k] !== undefined).map((k) => `${k}=${String(doc[k])}`);
-    lines.push(rows([
-      ['endpoint', dash(doc['endpoint'])],
-      ['auth token', dash(doc['authToken'])],
-      ['format', dash(doc['format'])],
-      ['settings', settings.length ? settings.join(', ') : 'defaults'],
-    ]));
-  } else {
-    lines.push('Audit webhook: disabled');
-  }
-  const dropped = typeof st['dropped'] === 'number' && st['dropped'] > 0 && st['droppedByReason']
-    ? `${String(st['dropped'])} (${Object.entries(st['droppedByReason'] as Record<string, number>).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ')})`
-    : dash(st['dropped']);
-  lines.push('Delivery:');
-  lines.push(rows([
-    ['state', dash(st['state'])],
-    ['queued', dash(st['queued'])],
-    ['delivered', dash(st['delivered'])],
-    ['dropped', dropped],
-    ['spooled', `${dash(st['spooled'])} (${fmtBytes(st['spoolBytes'])})`],
-    ['dead-lettered', dash(st['deadLettered'])],
-    ['last success', dash(st['lastSuccess'])],
-    ['last error', st['lastError'] ? `${String(st['lastError'])}${st['lastFailure'] ? ` (at ${String(st['lastFailure'])})` : ''}` : '-'],
-    // serve --audit-required only: requests answered 503 SlowDown for want of room for their event
-    ...(typeof st['refusedRequests'] === 'number' && st['refusedRequests'] > 0 ? [['refused requests', `${st['refusedRequests']} (503 SlowDown, --audit-required)`] as [string, string]] : []),
-  ]));
-  const ack = st['ack'] as Record<string, unknown> | null | undefined;
-  if (ack) {
-    lines.push('Indexer acknowledgement:');
-    lines.push(rows([
-      ['state', dash(ack['state'])],
-      ['pending', `${dash(ack['pendingBatches'])} batches, ${dash(ack['pendingEvents'])} events (max ${dash(ack['maxPendingBatches'])} batches)`],
-      ['oldest pending', typeof ack['oldestPendingAgeMs'] === 'number' ? `${(ack['oldestPendingAgeMs'] / 1000).toFixed(1)} s` : '-'],
-      ['timed out', `${dash(ack['timedOut'])} requests sent again (timeout ${dash(ack['timeoutMs'])} ms)`],
-      ['acknowledged', `${dash(ack['acknowledgedEvents'])} events (last ${dash(ack['lastAcknowledged'])})`],
-      ['last poll error', dash(ack['lastPollError'])],
-    ]));
-  }
-  lines.push(...clusterSection(doc));
-  return `${lines.join('\n')}\n`;
-}
-
-// ---- verbs ------------------------------------------------------------------------------------
-
-const MS_FIELDS: Record<string, string> = {
-  'batch-max-wait': 'batchMaxWaitMs',
-  'request-timeout': 'requestTimeoutMs',
-  'health-check-interval': 'healthCheckIntervalMs',
-  'ack-timeout': 'ackTimeoutMs',
-  'ack-poll-interval': 'ackPollIntervalMs',
-};
-const PLAIN_FIELDS: Record<string, string> = {
-  format: 'format', index: 'index', source: 'source', sourcetype: 'sourcetype', 'hec-host': 'host', gzip: 'gzip',
-  'batch-max-events': 'batchMaxEvents', 'batch-max-bytes': 'batchMaxBytes', concurrency: 'concurrency',
-  'insecure-skip-verify': 'insecureSkipVerify', ack: 'ack',
-};
-const FILE_FIELDS: Record<string, string> = { 'ca-file': 'caFile', 'client-cert-file': 'clientCertFile', 'client-key-file': 'clientKeyFile' };
-
-/**
- * Weka's guide types `--auth_token="\"Splunk B5A79AAD-...\""`: the shell hands over the value with
- * its quotes. One layer of matching surrounding quotes (double or single) is removed.
- */
-export function stripOneQuoteLayer(value: string): string {
-  const t = value.trim();
-  if (t.length >= 2 && (t[0] === '"' || t[0] === "'") && t[t.length - 1] === t[0]) return t.slice(1, -1);
-  return value;
-}
-
-/** The enable request body from the parsed flags. */
-export function enableBody(v: OptionValues): Record<string, unknown> {
-  const endpoint = v['endpoint'] as string | undefined;
-  const token = v['auth-token'] as string | undefined;
-  if (!endpoint) throw new UsageError(`${PREFIX} enable: --endpoint <url> is required (e.g. https://splunk:8088/services/collector/event)`);
-  if (!token) throw new UsageError(`${PREFIX} enable: --auth-token <token> is required (e.g. --auth-token "Splunk <HEC token>")`);
-  const format = v['format'] as string | undefined;
-  if (format !== undefined && !FORMATS.includes(format)) throw new ConfigError('--format', `expected one of ${FORMATS.join(', ')}`);
-  const body: Record<string, unknown> = { endpoint, authToken: stripOneQuoteLayer(token) };
-  for (const [flag, field] of Object.entries(PLAIN_FIELDS)) if (v[flag] !== undefined) body[field] = v[flag];
-  for (const [flag, field] of Object.entries(MS_FIELDS)) if (v[flag] !== undefined) body[field] = v[flag];
-  // File paths are the CLI user's: make them absolute (the proxy resolves them in its own directory).
-  for (const [flag, field] of Object.entries(FILE_FIELDS)) if (v[flag] !== undefined) body[field] = resolve(v[flag] as string);
-  return body;
 }
 
 const VERBS: Record<string, Verb> = {
@@ -332,18 +120,6 @@ Commands:
 
 Run \`s3-audit-proxy audit-webhook <command> --help\` for a command's options.
 `;
-
-/** Environment variables that belong to other commands or verbs: not an error here. */
-export function foreignEnv(defs: readonly OptionDef[], env: NodeJS.ProcessEnv): Set<string> {
-  const mine = new Set(defs.map((d) => envName(d.name)));
-  const known = new Set([...SERVE_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS, ...COMMON_OPTIONS].map((d) => envName(d.name)));
-  const out = new Set<string>();
-  for (const k of Object.keys(env)) {
-    if (!k.startsWith('S3AP_') || mine.has(k)) continue;
-    if (known.has(k) || k.startsWith('S3AP_TEST_') || k.startsWith('S3AP_BENCH_')) out.add(k);
-  }
-  return out;
-}
 
 export async function auditWebhookCommand(argv: readonly string[], env: NodeJS.ProcessEnv, o: Output = STDIO): Promise<number> {
   const [name, ...rest] = argv;

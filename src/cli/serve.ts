@@ -62,7 +62,7 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   // A shared environment may also hold the audit-webhook CLI's S3AP_* settings: not errors for serve.
-  const { COMMON_OPTIONS, ENABLE_OPTIONS, BATCH_OPTIONS } = await import('./audit-webhook.js');
+  const { COMMON_OPTIONS, ENABLE_OPTIONS, BATCH_OPTIONS } = await import('./audit-webhook-options.js');
   const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS].map((d) => envName(d.name)));
   const logger = createLogger(config.logLevel as 'info');
   // Large transfers: no full mark-compact every ~32 MiB streamed (src/proxy/gc-headroom.ts).

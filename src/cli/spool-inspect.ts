@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { formatHelp, resolveOptions, type OptionDef } from '../config/options.js';
 import { ConfigError } from '../errors.js';
 import { inspectSpool, type SpoolReport } from '../dispatch/spool-inspect.js';
-import { foreignEnv, STDIO, type Output } from './audit-webhook.js';
+import { foreignEnv } from './audit-webhook-options.js';
+import { STDIO, type Output } from './terminal-output.js';
 
 const PREFIX = 's3-audit-proxy spool';
 

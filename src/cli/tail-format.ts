@@ -3,7 +3,7 @@
 // time (UTC), client, API, bucket/key (or what the event is about), status or error code, bytes in
 // and out, duration. Colour (status, failures) only when asked for (stdout a TTY, NO_COLOR unset).
 // Every field comes from the network: control characters are shown escaped, never interpreted.
-import { printable } from './audit-webhook.js';
+import { printable } from './terminal-output.js';
 
 export interface FormatOptions {
   color: boolean;

@@ -4,7 +4,7 @@
 import type { OptionDef, OptionValues } from '../config/options.js';
 import { emptyFilter, FilterError, filterToQuery, parseEventFilter, type EventFilterSpec } from '../audit/event-filter.js';
 import { ConfigError } from '../errors.js';
-import { COMMON_OPTIONS } from './audit-webhook.js';
+import { COMMON_OPTIONS } from './audit-webhook-options.js';
 
 export const TAIL_USAGE = `Usage: s3-audit-proxy tail [options]
 

@@ -8,7 +8,8 @@ import { formatHelp, resolveOptions } from '../config/options.js';
 import { filterToQuery } from '../audit/event-filter.js';
 import { ConfigError } from '../errors.js';
 import { AdminApiError, clientOptionsFrom, refusal, unreachable, type AdminClientOptions } from './admin-client.js';
-import { foreignEnv, printable } from './audit-webhook.js';
+import { foreignEnv } from './audit-webhook-options.js';
+import { printable } from './terminal-output.js';
 import { formatEvent } from './tail-format.js';
 import { filterFromFlags, TAIL_OPTIONS, TAIL_USAGE } from './tail-options.js';
 

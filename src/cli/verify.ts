@@ -10,7 +10,8 @@ import { formatHelp, resolveOptions, type OptionDef } from '../config/options.js
 import { ConfigError } from '../errors.js';
 import { readIntegrityKey } from '../audit/sequence.js';
 import { formatReport, Verifier } from '../audit/verify.js';
-import { foreignEnv, STDIO, type Output } from './audit-webhook.js';
+import { foreignEnv } from './audit-webhook-options.js';
+import { STDIO, type Output } from './terminal-output.js';
 
 const PREFIX = 's3-audit-proxy verify';
 

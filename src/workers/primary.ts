@@ -9,7 +9,7 @@ import type { ServeConfig } from '../config/serve-config.js';
 import type { Logger } from '../log.js';
 import type { AuditDispatcher } from '../dispatch/dispatcher.js';
 import type { AuditEvent } from '../audit/event.js';
-import { listenerUrl } from '../proxy/server.js';
+import { listenerUrl } from '../proxy/listener.js';
 import type { AuditControl } from '../dispatch/types.js';
 import { workerPoolMetrics } from './pool-metrics.js';
 import { S3apError } from '../errors.js';

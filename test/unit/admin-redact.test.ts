@@ -1,5 +1,6 @@
 // How tokens are shown: scheme + "****" + last 4 of a long secret; short secrets fully masked.
-import { printable, summarize } from '../../src/cli/audit-webhook.js';
+import { summarize } from '../../src/cli/audit-webhook-show.js';
+import { printable } from '../../src/cli/terminal-output.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

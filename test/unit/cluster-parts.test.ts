@@ -9,7 +9,7 @@ import { readClusterKey, readClusterCredentials, seal, unseal } from '../../src/
 import { decodeSettings, encodeSettings, sameSettings } from '../../src/cluster/settings-doc.js';
 import { memberState, MEMBER_FORMAT, type Heartbeat } from '../../src/cluster/members.js';
 import { loadServeConfig, parseClusterStore } from '../../src/config/serve-config.js';
-import { stripOneQuoteLayer } from '../../src/cli/audit-webhook.js';
+import { stripOneQuoteLayer } from '../../src/cli/audit-webhook-options.js';
 import { validateBatchBody } from '../../src/admin/validate.js';
 import { AdminHttpError } from '../../src/admin/errors.js';
 import { ConfigError } from '../../src/errors.js';
