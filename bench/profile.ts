@@ -121,6 +121,8 @@ try {
     const want = rate * (warm + seconds);
     const count = (): number => readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length;
     for (let i = 0; i < 100 && count() < want; i++) await new Promise((r) => setTimeout(r, 50));
+    // KEEP_EVENTS=<file>: the events, for a look at when the slow ones happened.
+    if (process.env['KEEP_EVENTS']) copyFileSync(logFile, process.env['KEEP_EVENTS']);
     const events = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; timing: { totalMs: number; firstByteMs: number | null } })
       .filter((e) => e.kind === 's3').slice(rate * warm); // the open loop's warm-up second
     await p.stop();
