@@ -8,7 +8,7 @@
 // dist/: its audit off/on rows, ids s3ap-off-base and s3ap-on-base, run interleaved with this build's), BENCH_SCENARIOS (e.g. "1,2,3,4,5"), BENCH_RESULTS_DIR (default bench/results),
 // BENCH_RESULTS_NAME (file names without extension, default latest), BENCH_RUNS (scenario-1 runs, default 3: the
 // spread of the headline ratios), BENCH_TAIL (1: the "tail client attached" row; default on when the live tail answers).
-import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -363,14 +363,16 @@ async function transfer(method: 'GET' | 'PUT', url: string, file: string, bytes:
 }
 
 async function largeObjects(list: Array<{ label: string; url: string; pid: number | null; cpu: (() => number) | null }>, bigFile: string, bytes: number): Promise<LargeRow[]> {
-  const best = new Map<string, { get: number; put: number; problems: string[]; foreign: number; getCpu: number[]; putCpu: number[] }>(list.map((t) => [t.label, { get: 0, put: 0, problems: [], foreign: 0, getCpu: [], putCpu: [] }]));
+  const best = new Map<string, { get: number; put: number; problems: string[]; foreign: number; getCpu: number[]; putCpu: number[]; faults: number[] }>(list.map((t) => [t.label, { get: 0, put: 0, problems: [], foreign: 0, getCpu: [], putCpu: [], faults: [] as number[] }]));
   for (let rep = 0; rep < CFG.largeReps; rep++) {
     for (const method of ['GET', 'PUT'] as const) {
       for (const t of list) {
         const foreign = new ForeignCpu();
         const cpu0 = t.cpu ? t.cpu() : 0;
+        const flt0 = t.pid ? minorFaults(t.pid) : 0;
         const r = await transfer(method, t.url + (method === 'GET' ? BIG_PATH : BIG_PUT_PATH), bigFile, bytes);
         const b = best.get(t.label)!;
+        if (t.pid) b.faults.push((minorFaults(t.pid) - flt0) / (bytes / 2 ** 20));
         // CPU seconds per GiB moved (utime+stime of the proxy; nginx: master + workers).
         if (t.cpu && r.ok) (method === 'GET' ? b.getCpu : b.putCpu).push((t.cpu() - cpu0) / (bytes / 2 ** 30));
         b.foreign = Math.max(b.foreign, foreign.cores());
@@ -385,11 +387,21 @@ async function largeObjects(list: Array<{ label: string; url: string; pid: numbe
   return list.map((t) => {
     const b = best.get(t.label)!;
     const low = (a: number[]): number | null => (a.length ? round3(Math.min(...a)) : null);
-    return { label: t.label, getMBps: b.get, putMBps: b.put, getCpuSPerGiB: low(b.getCpu), putCpuSPerGiB: low(b.putCpu), getRatioVsNginx: null, putRatioVsNginx: null, getRatioVsDirect: null, putRatioVsDirect: null, peakRssMiB: t.pid ? kibToMiB(statusKiB(t.pid, 'VmHWM')) : null, problems: b.problems.join('; ') || null, foreignCores: r2(b.foreign) };
+    return { label: t.label, getMBps: b.get, putMBps: b.put, getCpuSPerGiB: low(b.getCpu), putCpuSPerGiB: low(b.putCpu), getRatioVsNginx: null, putRatioVsNginx: null, getRatioVsDirect: null, putRatioVsDirect: null, peakRssMiB: t.pid ? kibToMiB(statusKiB(t.pid, 'VmHWM')) : null, faultsPerMiB: t.pid ? b.faults : null, problems: b.problems.join('; ') || null, foreignCores: r2(b.foreign) };
   });
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------
+
+/** Minor page faults of a process so far (/proc/<pid>/stat), 0 where there is no /proc. */
+function minorFaults(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return 0;
+  }
+}
 
 function round3(x: number): number { return Math.round(x * 1000) / 1000; }
 function ratio(a: number | null | undefined, b: number | null | undefined): number | null {

@@ -60,6 +60,8 @@ export interface LargeRow {
   getRatioVsDirect: number | null;
   putRatioVsDirect: number | null;
   peakRssMiB: number | null;
+  /** Minor page faults of the proxy per MiB moved, each transfer in order (GET then PUT per rep); null without a process. */
+  faultsPerMiB?: number[] | null;
   problems: string | null;
   /** Most CPU used by other processes during one of this row's transfers, cores. */
   foreignCores: number;
@@ -152,8 +154,9 @@ function latencyTable(r: Results): string {
 }
 
 function largeTable(r: Results): string {
-  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'GET proxy CPU s/GiB', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'PUT proxy CPU s/GiB', 'peak RSS MiB', 'foreign load (cores, worst transfer)'],
-    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), f(l.getCpuSPerGiB ?? null, 3), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.putCpuSPerGiB ?? null, 3), f(l.peakRssMiB, 1), f(l.foreignCores)]));
+  return table(['row', 'GET MB/s', 'GET vs nginx', 'GET vs direct', 'GET proxy CPU s/GiB', 'PUT MB/s', 'PUT vs nginx', 'PUT vs direct', 'PUT proxy CPU s/GiB', 'peak RSS MiB', 'page faults per MiB, each transfer', 'foreign load (cores, worst transfer)'],
+    r.large.map((l) => [l.label, String(l.getMBps), x(l.getRatioVsNginx), x(l.getRatioVsDirect), f(l.getCpuSPerGiB ?? null, 3), String(l.putMBps), x(l.putRatioVsNginx), x(l.putRatioVsDirect), f(l.putCpuSPerGiB ?? null, 3), f(l.peakRssMiB, 1),
+      l.faultsPerMiB ? l.faultsPerMiB.map((n) => n.toFixed(1)).join(' / ') : '-', f(l.foreignCores)]));
 }
 
 function dispatcherTable(r: Results): string {

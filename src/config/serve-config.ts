@@ -43,7 +43,7 @@ export interface ServeConfig {
   keepAliveTimeoutMs: number;
   /** Descriptors of the S3 listening socket polled per loop turn (1 = Node's one accept per turn). */
   acceptQueues: number;
-  /** While a body of >= 8 MiB streams, let V8's heap grow above what is live (src/proxy/gc-headroom.ts). */
+  /** While a body of >= 8 MiB streams, let V8's heap grow above what is live and scavenge every 16 MiB of reads (src/proxy/gc-headroom.ts, young-buffers.ts). */
   gcHeadroom: boolean;
   /** V8's allocation-site pretenuring (off by default: src/proxy/pretenuring.ts). */
   v8Pretenuring: boolean;
@@ -118,7 +118,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'client-body-timeout', kind: 'duration', default: 60_000, help: 'max time without a request body byte while the proxy reads the body; then 408 and close (0 = none)' },
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
   { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
-  { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live, so its read buffers do not cause a full collection every ~32 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing)' },
+  { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live and ask for a scavenge every 16 MiB of read buffers, so they do not cause a full collection every 32-64 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing and collections)' },
   { name: 'v8-pretenuring', kind: 'boolean', default: false, help: 'leave V8\'s allocation-site pretenuring on (off by default: once V8 tenured a few per-request literals, every request\'s objects were promoted to the old generation, 10-28 µs of CPU per PUT measured; set at start with v8.setFlagsFromString)' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },

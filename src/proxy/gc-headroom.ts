@@ -7,8 +7,10 @@
 // While a large body streams, a larger growing factor leaves ~48 MiB above what is live, so those
 // buffers die in scavenges as they should; when no large body streams, V8's own factor applies again
 // (the headroom is not kept for small requests, whose heap would grow into it: +40 MiB RSS measured).
+// While bodies stream, a YoungBufferScavenger also asks for a scavenge every 16 MiB of reads (young-buffers.ts).
 import v8 from 'node:v8';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { YoungBufferScavenger } from './young-buffers.js';
 
 /** Room wanted above the live old generation: the external bytes of one scavenge cycle, and some. */
 export const GC_HEADROOM_BYTES = 48 * 1024 * 1024;
@@ -53,7 +55,7 @@ export class GcHeadroom {
   private current = 0;
   private observer: PerformanceObserver | null = null;
 
-  constructor(private readonly hooks: GcHeadroomHooks = V8_HOOKS) {}
+  constructor(private readonly hooks: GcHeadroomHooks = V8_HOOKS, private readonly scavenger: YoungBufferScavenger | null = new YoungBufferScavenger()) {}
 
   enable(): void { this.enabled = true; }
 
@@ -68,6 +70,7 @@ export class GcHeadroom {
       });
       this.observer.observe({ entryTypes: ['gc'] });
       this.apply();
+      this.scavenger?.start();
     }
     return true;
   }
@@ -76,6 +79,7 @@ export class GcHeadroom {
   end(): void {
     if (this.streams === 0) return;
     if (--this.streams > 0) return;
+    this.scavenger?.stop();
     this.observer?.disconnect();
     this.observer = null;
     this.apply();
@@ -83,6 +87,9 @@ export class GcHeadroom {
 
   /** Large bodies streaming now. */
   get active(): number { return this.streams; }
+
+  /** Scavenges asked for while large bodies streamed. */
+  get scavenges(): number { return this.scavenger?.scavenges ?? 0; }
 
   private apply(): void {
     const percent = this.streams > 0 ? growingPercentFor(this.hooks.liveBytes()) : 0;
