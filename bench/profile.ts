@@ -61,11 +61,19 @@ function threadCpu(pid: number): Map<string, { name: string; cpu: number }> {
   return out;
 }
 
-/** Per-request CPU by thread name between two readings, largest first. */
+/** Per-request CPU by thread name between two readings, largest first, and the busiest other threads
+ * one by one (Node 20 names V8's workers and libuv's pool alike: "node"; the pool starts last). */
 function threadSplit(a: Map<string, { name: string; cpu: number }>, b: Map<string, { name: string; cpu: number }>, requests: number): string {
   const byName = new Map<string, number>();
-  for (const [tid, t] of b) byName.set(t.name, (byName.get(t.name) ?? 0) + t.cpu - (a.get(tid)?.cpu ?? 0));
-  return [...byName].sort((x, y) => y[1] - x[1]).map(([name, s]) => `${name} ${((s / requests) * 1e6).toFixed(1)}`).join(', ');
+  const others: Array<[string, number]> = [];
+  for (const [tid, t] of b) {
+    const used = t.cpu - (a.get(tid)?.cpu ?? 0);
+    byName.set(t.name, (byName.get(t.name) ?? 0) + used);
+    if (t.name !== 'main' && used > 0) others.push([tid, used]);
+  }
+  const us = (s: number): string => ((s / requests) * 1e6).toFixed(1);
+  const top = others.sort((x, y) => y[1] - x[1]).slice(0, 6).map(([tid, s]) => `${tid} ${us(s)}`).join(', ');
+  return `${[...byName].sort((x, y) => y[1] - x[1]).map(([name, s]) => `${name} ${us(s)}`).join(', ')} (busiest other threads by id: ${top || 'none'})`;
 }
 
 function newestProfile(): string {
