@@ -415,7 +415,7 @@ const results: Results = {
   date: new Date().toISOString(),
   command,
   machine,
-  config: { ...CFG, scenarios: [...CFG.scenarios], nodeProxyEnv: Object.entries(benchMallocEnv()).map(([k, v]) => `${k}=${v}`).join(' ') },
+  config: { ...CFG, scenarios: [...CFG.scenarios], nodeProxyEnv: Object.entries(benchMallocEnv()).filter(([k]) => k.startsWith('MALLOC_') || k === 'GLIBC_TUNABLES').map(([k, v]) => `${k}=${v}`).join(' ') },
   backend: '',
   auditTransport: null,
   skipped,

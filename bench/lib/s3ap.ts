@@ -53,11 +53,13 @@ function adminFrom(line: string): string | null {
 }
 
 /** The malloc settings of a proxy under test: the image's (src/proxy/malloc-env.ts), the caller's own
- * MALLOC_* / GLIBC_TUNABLES when set, none with BENCH_MALLOC=glibc. Node proxies all get the same. */
+ * MALLOC_* / GLIBC_TUNABLES when set, none with BENCH_MALLOC=glibc (then S3AP_MALLOC_TUNING=false too).
+ * Node proxies all get the same. */
 export function benchMallocEnv(): Record<string, string> {
   const own: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if ((k.startsWith('MALLOC_') || k === 'GLIBC_TUNABLES') && v !== undefined) own[k] = v;
-  return process.env['BENCH_MALLOC'] === 'glibc' ? own : { ...own, ...mallocEnvFor(own) };
+  // glibc's defaults: also no re-execution with the settings (serve's --malloc-tuning).
+  return process.env['BENCH_MALLOC'] === 'glibc' ? { ...own, S3AP_MALLOC_TUNING: 'false' } : { ...own, ...mallocEnvFor(own) };
 }
 
 async function spawnCli(ctx: S3apContext, name: string, args: string[], nodeFlags: string[]): Promise<{ child: Child; url: string; adminUrl: string | null }> {

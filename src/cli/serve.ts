@@ -14,6 +14,7 @@ import { startApp, type App, type Core, type Front } from './composition-root.js
 import { admissionOf } from '../audit/admission-of.js';
 import { gcHeadroom } from '../proxy/gc-headroom.js';
 import { disablePretenuring } from '../proxy/pretenuring.js';
+import { reexecWithMallocEnv } from '../proxy/malloc-env.js';
 
 export const SERVE_USAGE = 'Usage: s3-audit-proxy serve [options]\n\nRun the S3 audit proxy.';
 
@@ -64,6 +65,9 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   // A shared environment may also hold the audit-webhook CLI's S3AP_* settings: not errors for serve.
   const { COMMON_OPTIONS, ENABLE_OPTIONS, BATCH_OPTIONS } = await import('./audit-webhook-options.js');
   const config = loadServeConfig(argv, env, [...COMMON_OPTIONS, ...ENABLE_OPTIONS, ...BATCH_OPTIONS].map((d) => envName(d.name)));
+  // glibc's malloc settings for streaming, read at process start (src/proxy/malloc-env.ts): before
+  // anything is opened, this process may be replaced by itself with them (same id, argv, flags).
+  if (config.mallocTuning && !cluster.isWorker && env === process.env) reexecWithMallocEnv(env);
   const logger = createLogger(config.logLevel as 'info');
   // Large transfers: no full mark-compact every ~32 MiB streamed (src/proxy/gc-headroom.ts).
   if (config.gcHeadroom) gcHeadroom.enable();

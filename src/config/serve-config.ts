@@ -47,6 +47,8 @@ export interface ServeConfig {
   gcHeadroom: boolean;
   /** V8's allocation-site pretenuring (off by default: src/proxy/pretenuring.ts). */
   v8Pretenuring: boolean;
+  /** Start (or hand the workers) glibc malloc settings for streaming when the environment has none (src/proxy/malloc-env.ts). */
+  mallocTuning: boolean;
   shutdownTimeoutMs: number;
   logLevel: string;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
@@ -119,6 +121,7 @@ export const SERVE_OPTIONS: readonly OptionDef[] = [
   { name: 'keep-alive-timeout', kind: 'duration', default: 65_000, help: 'idle keep-alive time for client connections' },
   { name: 'accept-queues', kind: 'integer', default: 16, help: 'connections the S3 listener may accept per event-loop turn (copies of the listening socket; 1 = Node\'s one per turn, slow to take a burst of new connections on a busy proxy)' },
   { name: 'gc-headroom', kind: 'boolean', default: true, help: 'while a body of 8 MiB or more streams, let the heap grow ~48 MiB above what is live and ask for a scavenge every 16 MiB of read buffers, so they do not cause a full collection every 32-64 MiB (set at run time with v8.setFlagsFromString; false = V8\'s own heap sizing and collections)' },
+  { name: 'malloc-tuning', kind: 'boolean', default: true, help: 'when the environment has no MALLOC_* or glibc.malloc.* setting, run with MALLOC_TRIM_THRESHOLD_=33554432 MALLOC_MMAP_THRESHOLD_=4194304 (glibc reads them at start: serve re-executes itself once, same process id, where Node has process.execve (22.15+, Linux, glibc), and hands them to --workers workers); with glibc\'s defaults a large GET or PUT can fault in ~230 fresh pages per MiB; false = glibc\'s defaults' },
   { name: 'v8-pretenuring', kind: 'boolean', default: false, help: 'leave V8\'s allocation-site pretenuring on (off by default: once V8 tenured a few per-request literals, every request\'s objects were promoted to the old generation, 10-28 µs of CPU per PUT measured; set at start with v8.setFlagsFromString)' },
   { name: 'workers', kind: 'workers', arg: 'n|auto', default: 1, help: 'S3 listener processes sharing the port (auto = one per core); delivery stays in one process' },
   { name: 'shutdown-timeout', kind: 'duration', default: 30_000, help: 'on SIGTERM, how long in-flight requests may finish' },
@@ -224,6 +227,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     acceptQueues: v['accept-queues'] as number,
     gcHeadroom: v['gc-headroom'] as boolean,
     v8Pretenuring: v['v8-pretenuring'] as boolean,
+    mallocTuning: v['malloc-tuning'] as boolean,
     shutdownTimeoutMs: v['shutdown-timeout'] as number,
     logLevel: v['log-level'] as string,
     trustedProxies: v['trusted-proxy'] as string[],

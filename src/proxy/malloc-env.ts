@@ -6,8 +6,10 @@
 // of a large GET or PUT, and the reason one proxy process cost up to 1.6x another. A 32 MiB trim
 // threshold keeps that memory; a 4 MiB mmap threshold keeps the 1 MiB event slabs and batch bodies
 // in the heap too (an explicit trim threshold turns glibc's dynamic mmap threshold off).
-// glibc reads these at process start, so they cannot be set from inside: the image sets them, and
-// `serve --workers` hands them to its workers when the environment has none of its own.
+// glibc reads these at process start, so they cannot be set from inside: the image sets them;
+// elsewhere `serve` re-executes itself once with them (process.execve: same process id, Node 22.15+,
+// Linux with glibc), and `serve --workers` hands them to its workers, when the environment has none
+// of its own and --malloc-tuning is not false.
 
 /** What the image and the workers get (glibc's mallopt(3) environment variables). */
 export const MALLOC_ENV: Readonly<Record<string, string>> = {
@@ -31,4 +33,37 @@ export function describeMallocEnv(env: NodeJS.ProcessEnv): 'tuned' | 'custom' | 
   if (!hasOwnMallocSettings(env)) return 'glibc defaults';
   for (const [k, v] of Object.entries(MALLOC_ENV)) if (env[k] !== v) return 'custom';
   return 'tuned';
+}
+
+export type MallocReexec = 'exec' | 'own settings' | 'not linux' | 'not glibc' | 'no process.execve';
+
+/** Whether this process should re-execute itself with MALLOC_ENV (pure: the caller supplies the facts). */
+export function mallocReexecPlan(env: NodeJS.ProcessEnv, facts: { platform: string; glibc: boolean; execve: boolean }): MallocReexec {
+  if (hasOwnMallocSettings(env)) return 'own settings';
+  if (facts.platform !== 'linux') return 'not linux';
+  if (!facts.glibc) return 'not glibc';
+  if (!facts.execve) return 'no process.execve';
+  return 'exec';
+}
+
+/** True when this Node runs on glibc (musl and others ignore MALLOC_*). */
+function onGlibc(): boolean {
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return typeof header?.glibcVersionRuntime === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Re-executes this process (same id, same argv and node flags) with MALLOC_ENV added, when the plan
+ * says so; returns the reason it did not otherwise. Call before anything is opened or started.
+ */
+export function reexecWithMallocEnv(env: NodeJS.ProcessEnv = process.env): MallocReexec {
+  const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
+  const plan = mallocReexecPlan(env, { platform: process.platform, glibc: process.platform === 'linux' && onGlibc(), execve: typeof execve === 'function' });
+  if (plan !== 'exec') return plan;
+  execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...env, ...MALLOC_ENV });
+  return plan; // not reached: execve replaces the process
 }

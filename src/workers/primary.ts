@@ -127,7 +127,7 @@ function workersFront(core: Core): WorkersFront {
     const alone = slots.size === 0 && listenPort !== undefined;
     const init: WorkerInit = { backend, active: dispatcher.active, deliver: dispatcher.delivering, ...(alone ? { listenPort } : {}) };
     // The workers stream the bodies: they get the malloc settings the image sets (src/proxy/malloc-env.ts).
-    const worker = cluster.fork({ ...mallocEnvFor(process.env), [WORKER_INIT_ENV]: JSON.stringify(init) });
+    const worker = cluster.fork({ ...(config.mallocTuning ? mallocEnvFor(process.env) : {}), [WORKER_INIT_ENV]: JSON.stringify(init) });
     const slot: Slot = {
       worker, startedAt: Date.now(), ackedSeq: 0, ackWaiters: [], said: 'nothing', instance: null, lastSequence: 0,
       // Both: 'exit' can come before the channel's last messages are read; 'disconnect' comes after.
@@ -231,7 +231,7 @@ function workersFront(core: Core): WorkersFront {
       credits?.stop();
     },
     // The workers' malloc settings (the primary streams no bodies).
-    describe: () => ({ workers: slots.size, malloc: describeMallocEnv({ ...process.env, ...mallocEnvFor(process.env) }) }),
+    describe: () => ({ workers: slots.size, malloc: describeMallocEnv({ ...process.env, ...(config.mallocTuning ? mallocEnvFor(process.env) : {}) }) }),
     workerPids: () => [...slots.values()].map((s) => s.worker.process.pid!).filter((p) => p !== undefined),
     restarts: () => restarts,
   };

@@ -59,13 +59,13 @@ export interface ChildProxy {
 
 /** Spawn the real CLI; resolves once it logs "s3-audit-proxy listening" (bounded wait). */
 export async function spawnProxy(
-  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void; cwd?: string; nodeArgs?: string[] } = {},
+  args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, opts: { fileSizeLimitKiB?: number; onLine?: (line: string) => void; cwd?: string; nodeArgs?: string[]; node?: string } = {},
 ): Promise<ChildProxy> {
   const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
   // With a file-size limit (`ulimit -f`), writes past it fail with EFBIG: a full disk without root.
   const [cmd, argv] = opts.fileSizeLimitKiB === undefined
-    ? [process.execPath, [...(opts.nodeArgs ?? []), main, 'serve', ...args]]
-    : ['bash', ['-c', `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...(opts.nodeArgs ?? []), main, 'serve', ...args]];
+    ? [opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), main, 'serve', ...args]]
+    : ['bash', ['-c', `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, opts.node ?? process.execPath, ...(opts.nodeArgs ?? []), main, 'serve', ...args]];
   const child = spawn(cmd, argv, {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
