@@ -41,8 +41,8 @@ export type MallocReexec = 'exec' | 'own settings' | 'not linux' | 'not glibc' |
 export function mallocReexecPlan(env: NodeJS.ProcessEnv, facts: { platform: string; glibc: boolean; execve: boolean }): MallocReexec {
   if (hasOwnMallocSettings(env)) return 'own settings';
   if (facts.platform !== 'linux') return 'not linux';
-  if (!facts.glibc) return 'not glibc';
   if (!facts.execve) return 'no process.execve';
+  if (!facts.glibc) return 'not glibc';
   return 'exec';
 }
 
@@ -62,7 +62,10 @@ function onGlibc(): boolean {
  */
 export function reexecWithMallocEnv(env: NodeJS.ProcessEnv = process.env): MallocReexec {
   const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
-  const plan = mallocReexecPlan(env, { platform: process.platform, glibc: process.platform === 'linux' && onGlibc(), execve: typeof execve === 'function' });
+  const hasExecve = typeof execve === 'function';
+  // The glibc check reads a diagnostic report (some ms): only when nothing else rules the re-execution out.
+  const glibc = hasExecve && process.platform === 'linux' && !hasOwnMallocSettings(env) && onGlibc();
+  const plan = mallocReexecPlan(env, { platform: process.platform, glibc, execve: hasExecve });
   if (plan !== 'exec') return plan;
   execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...env, ...MALLOC_ENV });
   return plan; // not reached: execve replaces the process
