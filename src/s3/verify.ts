@@ -5,12 +5,16 @@
 // SigV2, SigV4a, POST-policy and anonymous requests are reported as not verifiable; the caller
 // decides whether that is a rejection.
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Hash } from '@smithy/hash-node';
-import { SignatureV4, getCanonicalHeaders } from '@smithy/signature-v4';
-import { parseQuery, percentDecode, splitTarget } from './addressing.js';
+import { getCanonicalHeaders } from '@smithy/signature-v4';
+import { parseQuery, splitTarget } from './addressing.js';
 import { amzDateToIso, parseAuth, splitSigV4Authorization } from './auth.js';
+import {
+  ALGORITHM, CanonicalSigner, canonicalPaths, httpDateToAmz, parseScope, queryGet, signingQuery, type Scope,
+} from './sigv4-canonical.js';
 import type { S3RequestInput } from './types.js';
+
+export { loadCredentialsFile } from './credentials-file.js';
 
 export type VerifyFailureCode =
   | 'SignatureDoesNotMatch'
@@ -29,12 +33,10 @@ export interface VerifierOptions {
   maxSkewSeconds?: number;
 }
 
-const ALGORITHM = 'AWS4-HMAC-SHA256';
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const MAX_EXPIRES = 604800;
 const AMZ_DATE = /^\d{8}T\d{6}Z$/;
-const SHORT_DATE = /^\d{8}$/;
 const HEX_SIG = /^[0-9a-fA-F]{64}$/;
 const EXPIRES = /^\d{1,15}$/;
 const sha256 = Hash.bind(null, 'sha256');
@@ -44,19 +46,6 @@ const MISMATCH = 'The request signature we calculated does not match the signatu
 const QUERY_PARAMS_REQUIRED = 'Query-string authentication version 4 requires the X-Amz-Algorithm, ' +
   'X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.';
 
-/** Exposes the protected canonical-request steps of SignatureV4; one instance per access key. */
-class CanonicalSigner extends SignatureV4 {
-  canonicalRequest(method: string, path: string, query: Record<string, string | string[]>,
-    canonicalHeaders: Record<string, string>, payloadHash: string): string {
-    // createCanonicalRequest reads only method, path (as is: uriEscapePath false) and query.
-    const request = { method, path, query, headers: {}, protocol: 'https:', hostname: '' };
-    return this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
-  }
-  stringToSign(longDate: string, scope: string, canonicalRequest: string): Promise<string> {
-    return this.createStringToSign(longDate, scope, canonicalRequest, ALGORITHM);
-  }
-}
-
 function fail(code: VerifyFailureCode, message: string): VerifyResult {
   return { ok: false, code, message };
 }
@@ -65,72 +54,6 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) return v.join(',');
   return undefined;
-}
-
-/** SigV4 URI encoding (RFC 3986 unreserved characters kept). */
-function escapeUri(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/**
- * Canonical URI candidates: the path decoded and re-encoded per SigV4 (what S3 servers compute),
- * then the path exactly as sent when that differs (clients that encode differently but sign what they send).
- */
-function canonicalPaths(rawPath: string): string[] {
-  let normalized: string;
-  try {
-    normalized = rawPath.split('/').map((seg) => {
-      const d = percentDecode(seg, false);
-      return d === null ? seg : escapeUri(d);
-    }).join('/');
-  } catch {
-    normalized = rawPath;
-  }
-  return normalized === rawPath ? [rawPath] : [normalized, rawPath];
-}
-
-/** Decoded query for signing: repeated names keep every value; valueless names are "". */
-function signingQuery(rawQuery: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
-  if (rawQuery.length === 0) return out;
-  for (const part of rawQuery.split('&')) {
-    if (part.length === 0) continue;
-    const eq = part.indexOf('=');
-    const rawName = eq === -1 ? part : part.slice(0, eq);
-    const rawValue = eq === -1 ? '' : part.slice(eq + 1);
-    const name = percentDecode(rawName, true) ?? rawName;
-    const value = percentDecode(rawValue, true) ?? rawValue;
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
-  }
-  return out;
-}
-
-function queryGet(q: Record<string, string | string[]>, name: string): string | undefined {
-  const v = q[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Date header (RFC 1123) -> "yyyymmddThhmmssZ". */
-function httpDateToAmz(v: string | undefined): string | null {
-  if (v === undefined || v.length > 64) return null;
-  const ms = Date.parse(v);
-  if (!Number.isFinite(ms)) return null;
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
-}
-
-interface Scope { accessKey: string; shortDate: string; region: string; scope: string }
-
-function parseScope(credential: string | undefined): Scope | null {
-  if (credential === undefined) return null;
-  const parts = credential.split('/');
-  if (parts.length !== 5) return null;
-  const [accessKey, shortDate, region, service, terminator] = parts;
-  if (accessKey.length === 0 || !SHORT_DATE.test(shortDate) || region.length === 0 || service !== 's3' ||
-      terminator !== 'aws4_request') return null;
-  return { accessKey, shortDate, region, scope: `${shortDate}/${region}/s3/aws4_request` };
 }
 
 export class SignatureVerifier {
@@ -273,96 +196,4 @@ export class SignatureVerifier {
     }
     return fail('SignatureDoesNotMatch', MISMATCH);
   }
-}
-
-/**
- * Reads access keys and secrets: JSON {"AKID": "secret", ...}, or lines "AKID:secret" / "AKID secret"
- * (blank lines and lines starting with # ignored). Errors name the file and line, never a secret.
- */
-export function loadCredentialsFile(path: string): Map<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`credentials file ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const map = new Map<string, string>();
-  if (/^\s*[[{]/.test(text)) {
-    for (const [key, secret, line] of parseFlatJsonObject(text, path)) {
-      if (key.trim().length === 0 || /\s/.test(key)) {
-        throw new Error(`credentials file ${path} line ${line}: an access key id is empty or contains spaces`);
-      }
-      if (secret.length === 0) throw new Error(`credentials file ${path} line ${line}: empty secret`);
-      if (map.has(key)) throw new Error(`credentials file ${path} line ${line}: access key ${JSON.stringify(key)} listed twice`);
-      map.set(key, secret);
-    }
-  } else {
-    const lines = text.split(/\r?\n/);
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i].trim();
-      if (line.length === 0 || line.startsWith('#')) continue;
-      const colon = line.indexOf(':');
-      const space = line.search(/\s/);
-      // Whichever separator comes first: secrets may contain ':' (after a space) or ' ' (after a ':').
-      const sep = colon !== -1 && (space === -1 || colon < space) ? colon : space;
-      const key = sep === -1 ? line : line.slice(0, sep).trim();
-      let secret = sep === -1 ? '' : line.slice(sep + 1).trim();
-      if (sep === space && secret.startsWith(':')) secret = secret.slice(1).trim(); // "AKID : secret"
-      if (key.length === 0 || secret.length === 0) {
-        throw new Error(`credentials file ${path} line ${i + 1}: expected "ACCESS_KEY_ID:SECRET" or "ACCESS_KEY_ID SECRET"`);
-      }
-      if (map.has(key)) throw new Error(`credentials file ${path} line ${i + 1}: access key ${JSON.stringify(key)} listed twice`);
-      map.set(key, secret);
-    }
-  }
-  if (map.size === 0) throw new Error(`credentials file ${path}: no credentials`);
-  return map;
-}
-
-// One JSON token: a string (group 1), punctuation (2) or anything else (3). Sticky: scans in place.
-const JSON_TOKEN = /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|([{}:,])|(\S))/y;
-
-/**
- * Parses {"k": "v", ...} with string values only, giving each pair's line. Hand-rolled because
- * JSON.parse errors quote the offending text (a secret, here) and, on Node 20, give no position.
- */
-function parseFlatJsonObject(text: string, path: string): [string, string, number][] {
-  const out: [string, string, number][] = [];
-  let pos = 0;
-  const lineAt = (i: number) => text.slice(0, i).split('\n').length;
-  const next = (): { str?: string; punct?: string; at: number } | null => {
-    JSON_TOKEN.lastIndex = pos;
-    const m = JSON_TOKEN.exec(text);
-    if (m === null) return null;
-    pos = JSON_TOKEN.lastIndex;
-    const at = pos - m[0].trimStart().length;
-    if (m[1] !== undefined) return { str: JSON.parse(m[1]) as string, at };
-    if (m[2] !== undefined) return { punct: m[2], at };
-    return { at };
-  };
-  const fail = (at: number, what: string): never => {
-    throw new Error(`credentials file ${path} line ${lineAt(at)}: invalid JSON (${what})`);
-  };
-  let t = next();
-  if (t?.punct !== '{') fail(t?.at ?? pos, 'expected an object {"ACCESS_KEY_ID": "SECRET"}');
-  t = next();
-  if (t?.punct !== '}') {
-    for (;;) {
-      if (t?.str === undefined) fail(t?.at ?? text.length, 'expected an access key id string');
-      const key = t!.str!;
-      const line = lineAt(t!.at);
-      t = next();
-      if (t?.punct !== ':') fail(t?.at ?? text.length, 'expected ":"');
-      t = next();
-      if (t?.str === undefined) fail(t?.at ?? text.length, 'expected the secret as a string');
-      out.push([key, t!.str!, line]);
-      t = next();
-      if (t?.punct === '}') break;
-      if (t?.punct !== ',') fail(t?.at ?? text.length, 'expected "," or "}"');
-      t = next();
-    }
-  }
-  if (/\S/.test(text.slice(pos))) fail(pos + (text.slice(pos).search(/\S/)), 'text after the object');
-  return out;
 }
