@@ -7,20 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { spawnProxy, tempDir, type ChildProxy } from '../helpers/proxy.js';
 import { logRecords } from '../helpers/admin.js';
+import { environOf } from '../helpers/environ.js';
 
 type TestContext = { after(fn: () => unknown): void; skip(msg?: string): void };
 
-function environOf(pid: number): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
-    const i = kv.indexOf('=');
-    if (i > 0) out.set(kv.slice(0, i), kv.slice(i + 1));
-  }
-  return out;
-}
 
 function hasExecve(node: string): boolean {
   const r = spawnSync(node, ['-p', 'typeof process.execve'], { encoding: 'utf8', timeout: 10_000 });

@@ -26,6 +26,7 @@ import type { TestBackend } from '../helpers/backend.js';
 import { validateEvent } from '../helpers/collecting-sink.js';
 import { adminCall, CLI_MAIN, logRecords, sleep, waitUntil, type AdminReply } from '../helpers/admin.js';
 import { startSniffBackend } from '../helpers/sniff-backend.js';
+import { environOf } from '../helpers/environ.js';
 
 type TestContext = { after(fn: () => unknown): void; skip(msg?: string): void };
 type Rec = Record<string, any>;
@@ -487,15 +488,6 @@ test('SIGTERM with requests in flight on both workers: they complete, their even
   }
 });
 
-/** The environment a process started with (/proc/<pid>/environ), as a map. */
-function environOf(pid: number): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
-    const i = kv.indexOf('=');
-    if (i > 0) out.set(kv.slice(0, i), kv.slice(i + 1));
-  }
-  return out;
-}
 
 test('the workers stream bodies with the malloc settings the image sets; an environment with its own malloc settings is left alone', async (t) => {
   if (!existsSync('/proc/self/environ')) return t.skip('no /proc here');
