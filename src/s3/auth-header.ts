@@ -91,7 +91,9 @@ function sigv4ScopeOf(value: string): { scope: SigV4Scope; signed: boolean } {
     return scope.signature === undefined || scope.signature.length === 0 ? scope.unsigned : scope.signed;
   }
   let scope: SigV4Scope | undefined;
-  if (cut === lastHead.length && lastHeadScope !== null && value.startsWith(lastHead)) {
+  // slice + === rather than startsWith: V8 compares two strings with one memcmp, where startsWith walked
+  // the ~140 characters one by one (0.35-0.45 µs of parseAuth's 0.8 µs, bench/results/session10).
+  if (cut === lastHead.length && lastHeadScope !== null && value.slice(0, cut) === lastHead) {
     scope = lastHeadScope;
   } else {
     const head = value.slice(0, cut);
