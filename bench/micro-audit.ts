@@ -92,6 +92,10 @@ time('  buildEvent step: trusted-proxy client address', N, (i) => ctx.trustedPro
 const same = events.every((e, i) => serializeEvent(e) === jsons[i]);
 process.stdout.write(`\nserializeEvent output identical to JSON.stringify on all ${events.length} events: ${same}\n`);
 time('serializeEvent(event) (fixed-shape serializer)', N, (i) => serializeEvent(events[i & 1023]!));
+// Many clients at once: their requests interleave, each signing with its own access key.
+const clientKeys = Array.from({ length: 32 }, (_, i) => `AKIA${String(i).padStart(16, '0')}`);
+const interleaved = events.map((e, i) => ({ ...e, auth: { ...e.auth, accessKey: clientKeys[i % 32]! } }));
+time('serializeEvent, 32 interleaved clients', N, (i) => serializeEvent(interleaved[i & 1023]!));
 time('whole request-path audit step with serializeEvent', N, (i) => {
   const e = buildEvent(obsList[i & 1023]!, ctx);
   return Buffer.byteLength(serializeEvent(e)) + eventTimeMs(e.time);

@@ -97,23 +97,47 @@ function strAt(s: string | null, slot: Slot): string {
 }
 
 // Sections that repeat from one event to the next (one client signs every request with the same
-// credential scope; the proxy's host, backend and instance rarely change): the last text written is
-// kept with the values it was written from and reused when they are the same (compared with ===,
-// so any difference writes the section anew).
-let authKey: unknown[] = [];
-let authText = '';
+// credential scope; the proxy's host, backend and instance rarely change): the text written is kept
+// with the values it was written from and reused when they are the same (compared with ===, so any
+// difference writes the section anew). The auth section is kept per access key (up to
+// AUTH_SECTIONS_MAX of them, then forgotten at once): a proxy serves many clients at a time, whose
+// requests interleave, and a single remembered section was rewritten at nearly every event then.
+// The key string is the one the SigV4 scope memo hands out for a client (src/s3/auth-header.ts),
+// whose hash V8 keeps: the lookup does not rescan it.
+const AUTH_SECTIONS_MAX = 64;
+/** Longer sections (a client's odd SignedHeaders list) are written every time: the cache stays under 64 × 2 KiB. */
+const AUTH_SECTION_MAX_CHARS = 2048;
+interface AuthSection { readonly key: readonly unknown[]; readonly text: string }
+const authSections = new Map<string | null, AuthSection>();
+/** The section used last: a lone client's events skip the map lookup. */
+let lastAuth: AuthSection = { key: [], text: '' }; // key[1] (undefined) matches no access key
 function authSection(u: AuditEvent['auth']): string {
-  const k = authKey;
+  const hit = lastAuth.key[1] === u.accessKey ? lastAuth : authSections.get(u.accessKey);
   const sh = u.signedHeaders;
-  if (k[0] === u.type && k[1] === u.accessKey && k[2] === u.region && k[3] === u.signatureVersion && k[4] === u.payloadSigning &&
-    k[5] === u.sessionToken && k[6] === u.verified && k[7] === u.problem && sameList(k[8] as readonly string[] | null, sh)) return authText;
-  authText = '},"auth":{"type":' + str(u.type) + ',"accessKey":' + str(u.accessKey) + ',"region":' + str(u.region) +
+  if (hit !== undefined) {
+    const k = hit.key;
+    if (k[0] === u.type && k[2] === u.region && k[3] === u.signatureVersion && k[4] === u.payloadSigning &&
+      k[5] === u.sessionToken && k[6] === u.verified && k[7] === u.problem && sameList(k[8] as readonly string[] | null, sh)) {
+      lastAuth = hit;
+      return hit.text;
+    }
+  }
+  const text = '},"auth":{"type":' + str(u.type) + ',"accessKey":' + str(u.accessKey) + ',"region":' + str(u.region) +
     ',"signatureVersion":' + str(u.signatureVersion) + ',"signedHeaders":' + strList(sh) +
     ',"payloadSigning":' + str(u.payloadSigning) + ',"sessionToken":' + u.sessionToken +
     ',"verified":' + (u.verified === null ? 'null' : u.verified) + ',"problem":' + str(u.problem) + '},"client":{"ip":"';
-  authKey = [u.type, u.accessKey, u.region, u.signatureVersion, u.payloadSigning, u.sessionToken, u.verified, u.problem, sh === null ? null : [...sh]];
-  return authText;
+  if (text.length > AUTH_SECTION_MAX_CHARS) return text;
+  if (hit === undefined && authSections.size >= AUTH_SECTIONS_MAX) authSections.clear();
+  lastAuth = {
+    key: [u.type, u.accessKey, u.region, u.signatureVersion, u.payloadSigning, u.sessionToken, u.verified, u.problem, sh === null ? null : [...sh]],
+    text,
+  };
+  authSections.set(u.accessKey, lastAuth);
+  return text;
 }
+
+/** How many auth sections are kept (for the bound's test). */
+export function authSectionsKept(): number { return authSections.size; }
 
 function sameList(a: readonly string[] | null | undefined, b: readonly string[] | null): boolean {
   if (a === b) return true;

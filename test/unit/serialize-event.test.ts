@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { serializeEvent } from '../../src/audit/serialize.js';
+import { authSectionsKept, serializeEvent } from '../../src/audit/serialize.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { buildAdminEvent } from '../../src/admin/admin-event.js';
 import { escapeLineSeparators } from '../../src/json-text.js';
@@ -150,6 +150,54 @@ test('sections reused from the previous event (auth, proxy) are rewritten whenev
     () => {},
   ];
   for (let round = 0; round < 2; round++) for (const v of variants) same(event(v));
+});
+
+test('auth sections kept per access key: a kept section is used only when every value is the same', () => {
+  // Each change alone, for a client whose section is kept, with another client's event in between
+  // (the old single memo would have been rewritten by it; the per-key one must still notice).
+  const changes: Array<(e: AuditEvent) => void> = [
+    (e) => { e.auth.type = 'sigv4-query'; },
+    (e) => { e.auth.region = null; },
+    (e) => { e.auth.region = 'eu-west-1'; },
+    (e) => { e.auth.signatureVersion = 'SigV2'; },
+    (e) => { e.auth.payloadSigning = null; },
+    (e) => { e.auth.sessionToken = true; },
+    (e) => { e.auth.verified = true; },
+    (e) => { e.auth.verified = false; },
+    (e) => { e.auth.problem = 'p "q"'; },
+    (e) => { e.auth.signedHeaders = ['host', 'x-amz-date']; },
+    (e) => { e.auth.signedHeaders = null; },
+  ];
+  for (const [i, change] of changes.entries()) {
+    const mine = (e: AuditEvent): void => { e.auth.accessKey = `AKIAFIELD${i}`; };
+    same(event(mine));
+    same(event((e) => { e.auth.accessKey = `AKIAOTHER${i}`; }));
+    same(event((e) => { mine(e); change(e); }));
+    same(event(mine));
+  }
+  // No access key (anonymous requests) is a key of its own.
+  same(event((e) => { e.auth.accessKey = null; }));
+  same(event((e) => { e.auth.accessKey = null; e.auth.type = 'anonymous'; e.auth.signatureVersion = null; }));
+});
+
+test('auth sections kept per access key: bounded, long lists not kept, right after being forgotten', () => {
+  // 70 interleaved clients, more than are kept: the count never passes the bound, and a client whose
+  // section was forgotten and then changed is written from its values.
+  for (let round = 0; round < 3; round++) {
+    for (let c = 0; c < 70; c++) {
+      same(event((e) => {
+        e.auth.accessKey = `AKIA${String(c).padStart(16, '0')}`;
+        if (round === 2) e.auth.region = `region-${c}`;
+      }));
+      assert.ok(authSectionsKept() <= 64, `kept ${authSectionsKept()}`);
+    }
+  }
+  assert.ok(authSectionsKept() > 0, 'sections are kept');
+  const before = authSectionsKept();
+  const long = Array.from({ length: 200 }, (_, i) => `x-amz-meta-header-${i}`);
+  same(event((e) => { e.auth.accessKey = 'AKIALONGLIST'; e.auth.signedHeaders = long; }));
+  same(event((e) => { e.auth.accessKey = 'AKIALONGLIST'; e.auth.signedHeaders = long; }));
+  assert.equal(authSectionsKept(), before, 'a section over 2 KiB is not kept');
 });
 
 test('the strings that are never null (id, kind, time, name, request id, method, path, client ip, outcome) with escapes', () => {
