@@ -8,7 +8,8 @@
 // Writes bench/results/profile-<what>.md (and keeps the .cpuprofile next to it). PERF=1 also samples
 // the proxy with `perf record -e cpu-clock -g` (on-CPU time, kernel included) during the wrk run;
 // PERF_DATA_OUT=<file> keeps the raw perf.data. RECEIVER=hang|down: the HEC receiver hangs or is
-// down during the measured run. PROFILE_OUT_DIR writes the summaries elsewhere (default bench/results).
+// down during the measured run. WORKERS=N runs `serve --workers N` (with NO_CPU_PROF=1): the line then
+// gives the primary's and the workers' CPU per request apart. PROFILE_OUT_DIR writes the summaries elsewhere (default bench/results).
 // The V8 summary only counts samples taken while the load ran (start-up excluded).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -45,6 +46,15 @@ function cpuSplit(pid: number): { user: number; sys: number; minflt: number; vcs
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (n: string): number => Number(new RegExp(`^${n}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
   return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK, minflt: Number(rest[7]), vcsw: field('voluntary_ctxt_switches'), ivcsw: field('nonvoluntary_ctxt_switches') };
+}
+
+/** CPU seconds of a process's children (the `--workers` S3 listeners of a primary). */
+function childrenCpu(pid: number): number {
+  let sum = 0;
+  for (const kid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+    try { sum += cpuSeconds(Number(kid)); } catch { /* it ended */ }
+  }
+  return sum;
 }
 
 /** CPU seconds per thread (/proc/<pid>/task): the main thread, V8's platform workers, libuv's pool. */
@@ -167,7 +177,8 @@ try {
     writeSummary('large', 's3-audit-proxy, audit on, 1 GiB GET then 1 GiB PUT (curl)', `GET: \`${g.stdout}\` (proxy CPU ${(cpu1 - cpu0).toFixed(2)} s); PUT: \`${u.stdout}\` (proxy CPU ${(cpu2 - cpu1).toFixed(2)} s). Fields: status, bytes, seconds.`);
   } else {
     const mode = (what === 'on' ? 'webhook' : what) as AuditMode;
-    const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, mode, backend.url, flags);
+    const workers = Number(process.env['WORKERS'] ?? 1);
+    const p = await startS3ap({ node: NODE, dist: DIST, work: WORK, hecUrl: sink.url, hecToken: HEC_TOKEN, adminToken: 'profile-admin', register: (c) => { children.push(c); }, log }, mode, backend.url, flags, workers);
     const script = method === 'GET' ? writeWrkScript(WORK, 'get', 'GET', '/bench/obj-4k', 0) : writeWrkScript(WORK, 'put', 'PUT', '/bench/put/obj-4k', 4096);
     await runWrk('wrk', p.url, script, 32, 2);
     // RECEIVER=hang|down profiles the degraded cases of scenario 5 (the receiver changes after warm-up).
@@ -175,6 +186,7 @@ try {
     if (receiver === 'hang' || receiver === 'down') await sinkMode(sink, receiver);
     const c0 = cpuSplit(p.pid);
     const t0 = threadCpu(p.pid);
+    const k0 = workers > 1 ? childrenCpu(p.pid) : 0;
     const perfData = join(WORK, 'perf.data');
     const perf = usePerf ? run('perf', ['record', '-e', 'cpu-clock', '-F', '997', '-g', '-o', perfData, '-p', String(p.pid), '--', 'sleep', String(seconds)], (seconds + 30) * 1000) : null;
     const from = monoUs();
@@ -182,6 +194,7 @@ try {
     window = [from, monoUs()];
     const c1 = cpuSplit(p.pid);
     const t1 = threadCpu(p.pid);
+    const k1 = workers > 1 ? childrenCpu(p.pid) : 0;
     let perfText = '';
     if (perf) {
       await perf;
@@ -197,8 +210,9 @@ try {
     await p.stop();
     const n = w.requests;
     const us = (x: number): string => ((x / n) * 1e6).toFixed(1);
-    writeSummary(`${what}-${method.toLowerCase()}`, `s3-audit-proxy, audit ${what}, 4 KiB ${method}, ${conns} connections, ${seconds} s (${p.transport})`,
-      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms. Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat); per 1000 requests: ${((c1.minflt - c0.minflt) * 1000 / n).toFixed(0)} minor page faults, ${((c1.vcsw - c0.vcsw) * 1000 / n).toFixed(0)} voluntary and ${((c1.ivcsw - c0.ivcsw) * 1000 / n).toFixed(0)} involuntary context switches. By thread, µs per request: ${threadSplit(t0, t1, n)}. The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
+    const workersText = workers > 1 ? ` With --workers ${workers}: the workers' CPU per request ${us(k1 - k0)} µs; the figures that follow are the primary's.` : '';
+    writeSummary(`${what}-${method.toLowerCase()}${workers > 1 ? `-workers${workers}` : ''}`, `s3-audit-proxy${workers > 1 ? ` --workers ${workers}` : ''}, audit ${what}, 4 KiB ${method}, ${conns} connections, ${seconds} s (${p.transport})`,
+      `wrk: ${Math.round(w.rps)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms.${workersText} Proxy CPU per request: ${us(c1.user - c0.user + c1.sys - c0.sys)} µs = ${us(c1.user - c0.user)} µs user + ${us(c1.sys - c0.sys)} µs kernel (from /proc/<pid>/stat); per 1000 requests: ${((c1.minflt - c0.minflt) * 1000 / n).toFixed(0)} minor page faults, ${((c1.vcsw - c0.vcsw) * 1000 / n).toFixed(0)} voluntary and ${((c1.ivcsw - c0.ivcsw) * 1000 / n).toFixed(0)} involuntary context switches. By thread, µs per request: ${threadSplit(t0, t1, n)}. The V8 profile below samples wall time of the main thread: time preempted inside a syscall shows as that syscall (writev, writeLatin1String) on a busy machine.${perfText}`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(3000).catch(() => {});
