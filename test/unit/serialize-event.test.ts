@@ -180,7 +180,7 @@ test('auth sections kept per access key: a kept section is used only when every 
   same(event((e) => { e.auth.accessKey = null; e.auth.type = 'anonymous'; e.auth.signatureVersion = null; }));
 });
 
-test('auth sections kept per access key: bounded, long lists not kept, right after being forgotten', () => {
+test('auth sections kept per access key: bounded, a long list not kept, values changed past the bound', () => {
   // 70 interleaved clients, more than are kept: the count never passes the bound, and a client whose
   // section was forgotten and then changed is written from its values.
   for (let round = 0; round < 3; round++) {
@@ -198,6 +198,32 @@ test('auth sections kept per access key: bounded, long lists not kept, right aft
   same(event((e) => { e.auth.accessKey = 'AKIALONGLIST'; e.auth.signedHeaders = long; }));
   same(event((e) => { e.auth.accessKey = 'AKIALONGLIST'; e.auth.signedHeaders = long; }));
   assert.equal(authSectionsKept(), before, 'a section over 2 KiB is not kept');
+});
+
+test('auth sections kept per access key: once full, new clients are not kept until the set is forgotten', () => {
+  // Fill the set with clients of its own (whatever earlier tests left), then a stream of new
+  // clients: the set stays full (no entry replaced per miss), is forgotten within 4096 misses, and
+  // then keeps the new clients. Every 97th event is checked against JSON.stringify.
+  for (let c = 0; c < 64; c++) same(event((e) => { e.auth.accessKey = `AKIAFILL${c}`; }));
+  assert.equal(authSectionsKept(), 64);
+  let forgottenAfter = -1;
+  for (let c = 0; c < 5000 && forgottenAfter < 0; c++) {
+    const e = event((ev) => { ev.auth.accessKey = `AKIACHURN${c}`; });
+    if (c % 97 === 0) same(e);
+    else serializeEvent(e);
+    if (authSectionsKept() < 64) forgottenAfter = c;
+    else assert.equal(authSectionsKept(), 64);
+  }
+  assert.ok(forgottenAfter >= 0 && forgottenAfter <= 4096, `forgotten after ${forgottenAfter} misses`);
+  same(event((e) => { e.auth.accessKey = 'AKIANEWCLIENT'; }));
+  same(event((e) => { e.auth.accessKey = 'AKIANEWCLIENT2'; }));
+  assert.ok(authSectionsKept() >= 2, 'new clients are kept again');
+  same(event((e) => { e.auth.accessKey = 'AKIANEWCLIENT'; e.auth.region = 'ap-south-1'; }));
+  // With room in the set, a section over 2 KiB is still not kept.
+  const kept = authSectionsKept();
+  const long = Array.from({ length: 200 }, (_, i) => `x-amz-meta-header-${i}`);
+  same(event((e) => { e.auth.accessKey = 'AKIALONGLIST2'; e.auth.signedHeaders = long; }));
+  assert.equal(authSectionsKept(), kept, 'a section over 2 KiB is not kept');
 });
 
 test('the strings that are never null (id, kind, time, name, request id, method, path, client ip, outcome) with escapes', () => {
