@@ -92,7 +92,7 @@ function sigv4ScopeOf(value: string): { scope: SigV4Scope; signed: boolean } {
   }
   let scope: SigV4Scope | undefined;
   // slice + === rather than startsWith: V8 compares two strings with one memcmp, where startsWith walked
-  // the ~140 characters one by one (0.35-0.45 µs of parseAuth's 0.8 µs, bench/results/session10).
+  // the ~140 characters one by one (parseAuth warm 0.82 -> 0.35-0.69 µs; docs/performance.md, session 10).
   if (cut === lastHead.length && lastHeadScope !== null && value.slice(0, cut) === lastHead) {
     scope = lastHeadScope;
   } else {
